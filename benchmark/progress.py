@@ -1,0 +1,65 @@
+"""Progress lines while a sweep runs: trial i/N, step, loss and an ETA for the whole sweep."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class Progress:
+    """Prints at most one step line per trial every `every` seconds, plus start and end lines.
+
+    The ETA is the remaining training steps of the sweep over the steps-per-second rate seen so
+    far (evaluation time is included in that rate once a trial has finished).
+    """
+
+    def __init__(self, steps_per_trial: list[int], every: float = 10.0, out: TextIO = sys.stdout):
+        self.total = sum(steps_per_trial)
+        self.steps = dict(enumerate(steps_per_trial))
+        self.done: dict[int, int] = {}
+        self.n = len(steps_per_trial)
+        self.every, self.out = every, out
+        self.t0 = time.monotonic()
+        self.last_print: dict[int, float] = {}
+        self.finished = 0
+
+    def _eta(self) -> str:
+        done = sum(self.done.values())
+        elapsed = time.monotonic() - self.t0
+        if done == 0:
+            return "ETA ?"
+        return f"ETA {_duration(elapsed * (self.total - done) / done)}"
+
+    def _print(self, text: str) -> None:
+        print(f"[{_duration(time.monotonic() - self.t0)}] {text}", file=self.out, flush=True)
+
+    def start(self, index: int, name: str) -> None:
+        self._print(f"trial {index + 1}/{self.n} {name}: started")
+
+    def step(self, index: int, name: str, step: int, loss: float) -> None:
+        self.done[index] = step
+        now = time.monotonic()
+        if now - self.last_print.get(index, 0.0) < self.every and step < self.steps[index]:
+            return
+        self.last_print[index] = now
+        self._print(
+            f"trial {index + 1}/{self.n} {name}: step {step}/{self.steps[index]} "
+            f"loss {loss:.2f} | {self._eta()}"
+        )
+
+    def end(self, index: int, name: str, status: str, summary: str = "") -> None:
+        self.done[index] = self.steps[index]
+        self.finished += 1
+        tail = f" {summary}" if summary else ""
+        self._print(
+            f"trial {index + 1}/{self.n} {name}: {status}{tail} "
+            f"({self.finished}/{self.n} done) | {self._eta()}"
+        )

@@ -1,0 +1,330 @@
+"""MLflow runs → runs.csv, table.{md,tex,csv} and figure.png under results/<sweep>/.
+
+Reads only MLflow (the latest parent run of the sweep and its trial runs), so
+
+    python -m benchmark.report sweeps/beta_tradeoff.yaml
+
+rebuilds a sweep's results from the tracking store alone. Seeds are aggregated as mean ± std
+(sample std, ddof=1) over finished trials; diverged or failed trials are counted and shown as
+such, never averaged in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from mlflow.tracking import MlflowClient
+
+from benchmark.config import ConfigError, load_sweep
+from benchmark.tracking import TAG, default_tracking_uri
+
+REPO = Path(__file__).resolve().parent.parent
+
+# column → (header, format); the order is the table's column order.
+METRICS: dict[str, tuple[str, str]] = {
+    "mse": ("MSE", ".4f"),
+    "kl": ("KL (nats)", ".2f"),
+    "elbo": ("ELBO (nats)", ".1f"),
+    "nll": ("NLL (nats)", ".1f"),
+    "mig": ("MIG", ".3f"),
+    "active_units": ("Active units", ".1f"),
+    "n_params": ("Parameters", ",.0f"),
+    "train_seconds": ("Train time (s)", ".0f"),
+}
+ALWAYS = ("variant", "architecture", "latent_dim", "beta", "seed")
+HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed"}
+
+
+class ReportError(Exception):
+    pass
+
+
+@dataclass
+class SweepRuns:
+    parent: dict[str, str]  # the parent run's tags, without the prefix
+    runs: pd.DataFrame  # one row per trial
+    axes: list[str]
+
+
+def _parse(value: str):
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) -> SweepRuns:
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ReportError(f"no MLflow experiment {experiment!r} in {tracking_uri}")
+    if parent_id is None:
+        parents = client.search_runs(
+            [exp.experiment_id],
+            filter_string=f"tags.`{TAG}role` = 'sweep'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if not parents:
+            raise ReportError(f"experiment {experiment!r} has no sweep run")
+        parent = parents[0]
+    else:
+        parent = client.get_run(parent_id)
+    children = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+        max_results=10_000,
+    )
+    rows = []
+    for run in children:
+        tags, params = run.data.tags, run.data.params
+        row = {
+            "trial": tags.get(f"{TAG}trial_name", ""),
+            "index": int(tags.get(f"{TAG}trial_index", -1)),
+            **{k: _parse(params[k]) for k in ALWAYS if k in params},
+            "status": tags.get(f"{TAG}status", "unknown"),
+            "reason": tags.get(f"{TAG}reason", ""),
+        }
+        for key, value in params.items():
+            if key not in row and "." not in key:
+                row[key] = _parse(value)
+        row.update(run.data.metrics)
+        row["dataset"] = tags.get(f"{TAG}dataset", "")
+        row["dataset_fingerprint"] = tags.get(f"{TAG}dataset_fingerprint", "")
+        row["mig_note"] = tags.get(f"{TAG}note.mig", "")
+        row["device"] = tags.get(f"{TAG}device", "")
+        row["steps"] = _parse(params.get("train.steps", "null"))
+        row["batch_size"] = _parse(params.get("train.batch_size", "null"))
+        row["lr"] = _parse(params.get("train.lr", "null"))
+        row["run_id"] = run.info.run_id
+        rows.append(row)
+    if not rows:
+        raise ReportError(f"sweep run {parent.info.run_id} has no trial runs")
+    runs = pd.DataFrame(rows).sort_values("index").reset_index(drop=True)
+    p_tags = {k[len(TAG) :]: v for k, v in parent.data.tags.items() if k.startswith(TAG)}
+    p_tags["run_id"] = parent.info.run_id
+    p_tags["description"] = parent.data.tags.get("mlflow.note.content", "")
+    axes = [a for a in p_tags.get("axes", "").split(",") if a]
+    return SweepRuns(p_tags, runs, axes)
+
+
+def aggregate(sr: SweepRuns) -> pd.DataFrame:
+    """One row per grid point without the seed; metrics as mean and std over finished seeds."""
+    keys = [a for a in sr.axes if a != "seed" and a in sr.runs.columns]
+    df = sr.runs
+    metrics = [m for m in METRICS if m in df.columns]
+    groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
+    out = []
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        ok = g[g["status"] == "finished"]
+        row = dict(zip(keys, key, strict=True))
+        row["n_finished"] = len(ok)
+        row["n_trials"] = len(g)
+        bad = g[g["status"] != "finished"]["status"].value_counts()
+        row["not_finished"] = ", ".join(f"{n} {s}" for s, n in bad.items())
+        for m in metrics:
+            vals = ok[m].dropna()
+            row[f"{m}_mean"] = vals.mean() if len(vals) else math.nan
+            row[f"{m}_std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _cell(mean: float, std: float, fmt: str) -> str:
+    if math.isnan(mean):
+        return "–"
+    text = format(mean, fmt)
+    return text if math.isnan(std) else f"{text} ± {format(std, fmt)}"
+
+
+def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    keys = [a for a in sr.axes if a != "seed" and a in agg.columns]
+    metrics = [m for m in METRICS if f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any()]
+    header = [HEADERS.get(k, k) for k in keys] + [METRICS[m][0] for m in metrics] + ["Seeds"]
+    rows = []
+    for _, r in agg.iterrows():
+        cells = [str(r[k]) for k in keys]
+        if r["n_finished"] == 0:
+            cells += [r["not_finished"] or "–"] * len(metrics)
+        else:
+            cells += [_cell(r[f"{m}_mean"], r[f"{m}_std"], METRICS[m][1]) for m in metrics]
+        seeds = f"{r['n_finished']}/{r['n_trials']}"
+        if r["not_finished"]:
+            seeds += f" ({r['not_finished']})"
+        cells.append(seeds)
+        rows.append(cells)
+    return header, rows
+
+
+def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
+    runs, p = sr.runs, sr.parent
+    first = runs.iloc[0]
+    constant = [
+        f"{k} {first[k]}" for k in ("variant", "architecture", "latent_dim", "beta")
+        if k in runs.columns and k not in sr.axes and runs[k].nunique(dropna=False) == 1
+    ]  # fmt: skip
+    train = f"{first['steps']} steps, batch {first['batch_size']}, Adam lr {first['lr']}"
+    datasets = "; ".join(sorted(set(runs["dataset"]) - {""})) or "unknown"
+    prints = ", ".join(sorted(set(runs["dataset_fingerprint"]) - {""}))
+    mig_notes = "; ".join(sorted(set(runs["mig_note"]) - {""})) or "not computed"
+    status = runs["status"].value_counts()
+    return [
+        ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"),
+        ("Dataset", f"{datasets} (fingerprint {prints})"),
+        ("Model", ", ".join(constant) + f"; {train}"),
+        ("Likelihood", "Bernoulli (BCE summed over pixels), KL summed over latents, nats"),
+        ("MIG", mig_notes),
+        ("FID", "not computed in this sweep (no feature network)"),
+        ("Machine", f"{p.get('machine', '?')}; devices: {', '.join(sorted(set(runs['device']) - {''}))}"),  # noqa: E501
+        ("Date", p.get("date", "?")),
+        ("Commit", p.get("commit", "?")),
+        ("Trials", f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in status.items())}); "
+                   "cells are mean ± std over finished seeds"),
+        ("MLflow", f"sweep run {p['run_id']}"),
+    ]  # fmt: skip
+
+
+def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
+    header, rows = _table_rows(sr, agg)
+    lines = [f"# {sr.parent.get('sweep', '')}: {sr.parent.get('description', '')}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in _provenance(sr)]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                 ("#", r"\#"), ("±", r"$\pm$"), ("β", r"$\beta$"), ("–", "--")]:  # fmt: skip
+        text = text.replace(a, b)
+    return text
+
+
+def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
+    header, rows = _table_rows(sr, agg)
+    prov = dict(_provenance(sr))
+    caption = (
+        f"{sr.parent.get('description', '')}. Dataset: {prov['Dataset']}. {prov['Model']}. "
+        f"Mean $\\pm$ std over seeds. Profile {sr.parent.get('profile')}, "
+        f"{prov['Machine']}, {prov['Date']}, commit {prov['Commit']}."
+    )
+    lines = [
+        "% Generated by benchmark.report from MLflow; do not edit by hand.",
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{_tex_escape(caption)}}}",
+        f"\\label{{tab:{sr.parent.get('sweep', 'sweep')}}}",
+        f"\\begin{{tabular}}{{{'l' * len(header)}}}",
+        "\\toprule",
+        " & ".join(_tex_escape(h) for h in header) + " \\\\",
+        "\\midrule",
+        *[" & ".join(_tex_escape(c) for c in r) + " \\\\" for r in rows],
+        "\\bottomrule",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def figure(sr: SweepRuns, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    keys = [a for a in sr.axes if a != "seed"]
+    df = sr.runs[sr.runs["status"] == "finished"]
+    metrics = [m for m in ("mse", "kl", "mig", "elbo") if m in df.columns and df[m].notna().any()]
+    metrics = metrics[:3]
+    fig, axs = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    x = keys[0] if keys else "seed"
+    hue = keys[1] if len(keys) > 1 else None
+    numeric = pd.api.types.is_numeric_dtype(df[x])
+    for ax, m in zip(axs[0], metrics, strict=True):
+        if numeric:
+            sns.lineplot(data=df, x=x, y=m, hue=hue, errorbar="sd", marker="o", ax=ax)
+            if df[x].min() > 0 and df[x].max() / df[x].min() >= 10:
+                ax.set_xscale("log")
+                ax.set_xticks(sorted(df[x].unique()), labels=[f"{v:g}" for v in sorted(df[x].unique())])
+        else:
+            sns.pointplot(data=df, x=x, y=m, hue=hue, errorbar="sd", ax=ax)
+        ax.set_xlabel(HEADERS.get(x, x))
+        ax.set_ylabel(METRICS[m][0])
+        ax.grid(alpha=0.3)
+    n_seeds = df.groupby(keys).size().max() if keys else len(df)
+    fig.suptitle(
+        f"{sr.parent.get('sweep')} ({sr.parent.get('profile')}): mean ± sd over ≤{n_seeds} seeds,"
+        f" commit {sr.parent.get('commit')}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def build_report(
+    tracking_uri: str, experiment: str, out_dir: str | Path, parent_id: str | None = None
+) -> dict[str, Path]:
+    """Writes runs.csv, table.md, table.tex, table.csv and figure.png; returns their paths."""
+    sr = load_runs(tracking_uri, experiment, parent_id)
+    agg = aggregate(sr)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {n: out / n for n in ("runs.csv", "table.md", "table.tex", "table.csv", "figure.png")}
+    front = ["trial", *ALWAYS, "status"]
+    cols = front + [c for c in sr.runs.columns if c not in front]
+    _atomic_write(paths["runs.csv"], sr.runs[cols].to_csv(index=False))
+    _atomic_write(paths["table.csv"], agg.to_csv(index=False))
+    _atomic_write(paths["table.md"], to_markdown(sr, agg))
+    _atomic_write(paths["table.tex"], to_latex(sr, agg))
+    tmp_fig = out / ".figure.tmp.png"
+    figure(sr, tmp_fig)
+    tmp_fig.replace(paths["figure.png"])
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.report",
+        description="Rebuild a sweep's tables and figure from its MLflow runs alone.",
+    )
+    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/beta_tradeoff.yaml")
+    parser.add_argument("--profile", default="default", help="the profile the sweep ran with")
+    parser.add_argument("--results-dir", default=str(REPO / "results"))
+    parser.add_argument("--tracking-uri", help="default: sqlite:///<results-dir>/mlflow.db")
+    parser.add_argument("--run-id", help="a specific sweep (parent) run; default: the latest")
+    args = parser.parse_args(argv)
+    try:
+        sweep = load_sweep(args.sweep, args.profile)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    uri = args.tracking_uri or default_tracking_uri(args.results_dir)
+    try:
+        paths = build_report(
+            uri, sweep.results_name, Path(args.results_dir) / sweep.results_name, args.run_id
+        )
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in paths.values():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

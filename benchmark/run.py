@@ -1,0 +1,171 @@
+"""Run a sweep: python -m benchmark.run sweeps/beta_tradeoff.yaml [--profile NAME] [...]
+
+Validates the sweep file (exit 2 with one line on any mistake, before Ray starts), creates the
+MLflow store, experiment and sweep run, runs every trial as a Ray Tune trial, then writes the
+tables and figure to results/<sweep>/.
+
+Exit status: 0 when the sweep ran (even if some trials diverged or failed: they are reported
+as such); 1 with --strict when any trial did not finish; 2 for bad input; 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmark.run",
+        description="Run a vaebench sweep through Ray Tune and log every trial to MLflow.",
+        epilog="Example: python -m benchmark.run sweeps/beta_tradeoff.yaml "
+        "--override train.steps=500 --override grid.seed=[0]",
+    )
+    p.add_argument("sweep", nargs="?", help="sweep file (YAML), e.g. sweeps/beta_tradeoff.yaml")
+    p.add_argument(
+        "--profile", default="default",
+        help="a profile of the sweep file, e.g. 'paper' for the full protocol (default: default)",
+    )  # fmt: skip
+    p.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE",
+        help="override a base key (train.steps=500) or a grid axis (grid.beta=[1,4]); "
+        "values are YAML; repeatable",
+    )  # fmt: skip
+    p.add_argument(
+        "--device", default="auto",
+        help="torch device for every trial: auto (CUDA if available, else CPU), cpu, cuda, cuda:1",
+    )  # fmt: skip
+    p.add_argument(
+        "--address", default=None,
+        help="join an existing Ray cluster ('auto' or ray://host:10001); default: start a local Ray",
+    )  # fmt: skip
+    p.add_argument(
+        "--num-cpus", type=int, default=None,
+        help="CPUs for the local Ray (default: all cores); trials run as many at once as fit",
+    )  # fmt: skip
+    p.add_argument(
+        "--tracking-uri", default=None,
+        help="MLflow tracking URI, e.g. http://mlflow:5000 (default: sqlite:///<results>/mlflow.db)",
+    )  # fmt: skip
+    p.add_argument(
+        "--results-dir", default=str(REPO / "results"),
+        help="where tables, figures, the MLflow store and Ray's trial storage go (default: results/)",
+    )  # fmt: skip
+    p.add_argument(
+        "--plugin", action="append", default=[], metavar="MODULE",
+        help="import MODULE first so that the variants it registers can be swept; repeatable",
+    )  # fmt: skip
+    p.add_argument("--yes", action="store_true", help=f"allow grids over the trial sanity limit")
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 if any trial diverged or failed"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="validate and list the trials, run nothing"
+    )
+    p.add_argument("--list-variants", action="store_true", help="print the variant names and exit")
+    return p.parse_args(argv)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for module in args.plugin:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            return _fail(f"--plugin {module}: cannot import it ({e})")
+
+    import variants
+
+    if args.list_variants:
+        print("\n".join(variants.names()))
+        return 0
+    if not args.sweep:
+        return _fail("no sweep file given; e.g. python -m benchmark.run sweeps/smoke.yaml")
+
+    from benchmark.config import ConfigError, load_sweep
+    from benchmark.manifest import pick_device
+
+    try:
+        sweep = load_sweep(args.sweep, args.profile, args.override, allow_large=args.yes)
+        pick_device(args.device)
+    except ConfigError as e:
+        return _fail(str(e))
+    except (ValueError, RuntimeError) as e:
+        return _fail(str(e))
+
+    print(f"sweep {sweep.name} (profile {sweep.profile}): {len(sweep.trials)} trials over "
+          f"{', '.join(sweep.axes) or 'no axes'}")  # fmt: skip
+    if args.dry_run:
+        for t in sweep.trials:
+            print(f"  {t.index + 1:3d}. {t.name}  [{t.config.hash()}]")
+        return 0
+    return _run(sweep, args)
+
+
+def _run(sweep, args: argparse.Namespace) -> int:
+    from benchmark.manifest import manifest
+    from benchmark.report import build_report
+    from benchmark.tracking import Tracker, default_tracking_uri, is_local_store
+
+    results = Path(args.results_dir).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    uri = args.tracking_uri or default_tracking_uri(results)
+    tracker = Tracker(uri, results, sweep.results_name)
+    info = manifest()
+    parent = tracker.start_sweep(sweep, info)
+    print(f"MLflow: {uri} (experiment {sweep.results_name}, sweep run {parent})")
+
+    from benchmark.tune import init_ray, run_sweep_with_ray
+
+    t0 = time.monotonic()
+    interrupted = False
+    statuses: dict[int, str] = {}
+    try:
+        init_ray(args.address, args.num_cpus)
+        print(f"Ray up in {time.monotonic() - t0:.0f}s; running {len(sweep.trials)} trials")
+        statuses = run_sweep_with_ray(
+            sweep, tracker,
+            storage_path=results / "ray",
+            experiment_name=f"{sweep.results_name}-{parent[:8]}",
+            device=args.device,
+            cache_dir=results / "cache" / "data",
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        interrupted = True
+    counts: dict[str, int] = {}
+    for index in range(len(sweep.trials)):
+        status = statuses.get(index, "not run")
+        counts[status] = counts.get(status, 0) + 1
+    tracker.finish_sweep(counts, interrupted=interrupted)
+
+    out_dir = results / sweep.results_name
+    if counts.get("finished", 0) + counts.get("diverged", 0) + counts.get("failed", 0):
+        for path in build_report(uri, sweep.results_name, out_dir, parent).values():
+            print(f"wrote {path}")
+    minutes = (time.monotonic() - t0) / 60
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    print(f"{counts.get('finished', 0)}/{len(sweep.trials)} finished ({summary}) "
+          f"in {minutes:.1f} min")  # fmt: skip
+    if is_local_store(uri):
+        print(f"Browse the runs: mlflow ui --backend-store-uri {uri}")
+    else:
+        print(f"Browse the runs: {uri}")
+    if interrupted:
+        return 130
+    if args.strict and counts.get("finished", 0) < len(sweep.trials):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""MLflow bookkeeping: one parent run per sweep, one nested run per trial, written by the driver.
+
+Only the driver process writes, so the embedded SQLite store has a single writer (DESIGN.md,
+pitfalls: trials opening a fresh SQLite DB at once crash on its schema migration). The store,
+the experiment and the parent run exist before the first trial starts.
+
+What a trial run holds:
+  params  the flattened trial config (`beta`, `train.steps`, `dataset.resolution`, ...)
+  tags    vaebench.role=trial, vaebench.status (finished/diverged/failed), vaebench.trial_hash,
+          vaebench.trial_name, vaebench.reason, notes (vaebench.note.<metric>)
+  metrics the test metrics (mse, kl, elbo, mig, ...) and the training curves (train_* by step)
+  artifacts reconstructions.png, samples.png, result.json (and traceback.txt for a crash)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from benchmark.config import Sweep, Trial
+
+TAG = "vaebench."
+_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
+
+
+def default_tracking_uri(results_dir: str | Path) -> str:
+    return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:") or uri.startswith("file:")
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    """Creates and fills the MLflow runs of one sweep."""
+
+    def __init__(self, uri: str, results_dir: str | Path, experiment: str) -> None:
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            # A local store gets an absolute artifact root: MLflow's default is ./mlruns
+            # relative to whatever directory the process (or a Ray trial) happens to be in.
+            location = (
+                (Path(results_dir).resolve() / "mlartifacts" / experiment).as_uri()
+                if is_local_store(uri)
+                else None
+            )
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifact_location=location
+            )
+        else:
+            self.experiment_id = exp.experiment_id
+
+    def start_sweep(self, sweep: Sweep, manifest: dict[str, str]) -> str:
+        tags = {
+            f"{TAG}role": "sweep",
+            f"{TAG}sweep": sweep.name,
+            f"{TAG}profile": sweep.profile,
+            f"{TAG}sweep_file": sweep.file,
+            f"{TAG}axes": ",".join(sweep.axes),
+            f"{TAG}n_trials": str(len(sweep.trials)),
+            f"{TAG}status": "running",
+            "mlflow.note.content": sweep.description,
+            **{f"{TAG}{k}": v for k, v in manifest.items()},
+        }
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"{sweep.results_name} {manifest['date']}", tags=tags
+        )
+        self.parent_id = run.info.run_id
+        return self.parent_id
+
+    def start_trial(self, trial: Trial, n_trials: int) -> str:
+        config = trial.config
+        tags = {
+            "mlflow.parentRunId": self.parent_id,
+            f"{TAG}role": "trial",
+            f"{TAG}status": "running",
+            f"{TAG}trial_hash": config.hash(),
+            f"{TAG}trial_name": trial.name,
+            f"{TAG}trial_index": str(trial.index),
+        }
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"{trial.index + 1:03d}/{n_trials} {trial.name}", tags=tags
+        )
+        params = flatten(config.model_dump(mode="json"))
+        params["variant_config"] = config.variant_config().model_dump_json()
+        self.client.log_batch(
+            run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()]
+        )
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        ts = _now_ms()
+        items = [
+            Metric(k, float(v), ts, step)
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]
+        for start in range(0, len(items), _BATCH):
+            self.client.log_batch(run_id, metrics=items[start : start + _BATCH])
+
+    def finish_trial(
+        self, run_id: str, result: dict[str, Any], artifact_dir: str | Path | None
+    ) -> None:
+        status = result.get("status", "failed")
+        scalars = {k: v for k, v in result.items() if k not in ("diverged_step",)}
+        self.log_metrics(run_id, scalars)
+        tags = [RunTag(f"{TAG}status", status)]
+        if result.get("reason"):
+            tags.append(RunTag(f"{TAG}reason", str(result["reason"])[:5000]))
+        if result.get("diverged_step") is not None:
+            tags.append(RunTag(f"{TAG}diverged_step", str(result["diverged_step"])))
+        for key, note in (result.get("notes") or {}).items():
+            tags.append(RunTag(f"{TAG}note.{key}", str(note)))
+        for key in ("dataset", "dataset_fingerprint", "device", "trial_hash"):
+            if key in result:
+                tags.append(RunTag(f"{TAG}{key}", str(result[key])))
+        self.client.log_batch(run_id, tags=tags)
+        if artifact_dir is not None and Path(artifact_dir).is_dir():
+            self.client.log_artifacts(run_id, str(artifact_dir))
+        self.client.set_terminated(
+            run_id, RunStatus.to_string(RunStatus.FINISHED if status == "finished" else
+                                        RunStatus.FAILED)
+        )  # fmt: skip
+
+    def finish_sweep(self, summary: dict[str, int], interrupted: bool = False) -> None:
+        text = ", ".join(f"{v} {k}" for k, v in summary.items())
+        status = "interrupted" if interrupted else "finished"
+        self.client.log_batch(
+            self.parent_id,
+            tags=[RunTag(f"{TAG}status", status), RunTag(f"{TAG}summary", text)],
+        )
+        self.client.set_terminated(
+            self.parent_id, "KILLED" if interrupted else "FINISHED"
+        )

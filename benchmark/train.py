@@ -1,0 +1,104 @@
+"""The training loop: the split is one tensor on the device and a batch is an index slice.
+
+No per-sample Dataset/DataLoader: at these model sizes Python-level collation would cost more
+than the model (see `python -m benchmark.perf`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from benchmark.config import TrainConfig
+from variants.base import Variant
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; the trial stops at once."""
+
+    def __init__(self, step: int, value: float):
+        self.step, self.value = step, value
+        super().__init__(f"loss is {value} at step {step}")
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.history[-1]["images_per_second"] if self.history else 0.0
+
+
+def kl_weight(step: int, warmup_steps: int) -> float:
+    """Linear KL warm-up: 1/w, 2/w, ... up to 1 over the first `warmup_steps` steps."""
+    return 1.0 if warmup_steps <= 0 else min(1.0, (step + 1) / warmup_steps)
+
+
+def train(
+    model: Variant,
+    x: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    y: torch.Tensor | None = None,
+    on_log: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train `model` in place with Adam on the device-resident split `x` (and labels `y`)."""
+    device = x.device
+    n, batch = x.shape[0], cfg.batch_size
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    order, pos = torch.randperm(n, generator=gen, device=device), 0
+    # .item() forces a device sync; on CUDA check only at log steps to keep the GPU busy.
+    check_every = 1 if device.type == "cpu" else cfg.log_every
+    sums = torch.zeros(3, device=device)
+    history: list[dict[str, float]] = []
+    model.train()
+    t0 = t_log = time.perf_counter()
+    for step in range(cfg.steps):
+        if pos + batch > n:  # a new epoch: reshuffle, drop the ragged tail
+            order, pos = torch.randperm(n, generator=gen, device=device), 0
+        idx = order[pos : pos + batch]
+        pos += batch
+        out = model.loss(
+            x.index_select(0, idx),
+            None if y is None else y.index_select(0, idx),
+            kl_weight=kl_weight(step, cfg.kl_warmup_steps),
+            free_bits=cfg.free_bits,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        optimizer.step()
+        sums += torch.stack([out.total.detach(), out.recon.detach(), out.kl.detach()])
+        last = step + 1 == cfg.steps
+        if (step + 1) % check_every == 0 or last:
+            value = out.total.item()
+            if not math.isfinite(value):
+                raise Diverged(step + 1, value)
+        if (step + 1) % cfg.log_every == 0 or last:
+            now = time.perf_counter()
+            done_in_window = (step % cfg.log_every) + 1
+            loss, recon, kl = (sums / done_in_window).tolist()
+            if not all(map(math.isfinite, (loss, recon, kl))):
+                raise Diverged(step + 1, loss)
+            record = {
+                "step": step + 1,
+                "train_loss": loss,
+                "train_recon": recon,
+                "train_kl": kl,
+                "kl_weight": kl_weight(step, cfg.kl_warmup_steps),
+                "images_per_second": done_in_window * batch / max(now - t_log, 1e-9),
+            }
+            history.append(record)
+            if on_log is not None:
+                on_log(step + 1, record)
+            sums.zero_()
+            t_log = now
+    return TrainResult(cfg.steps, time.perf_counter() - t0, history)

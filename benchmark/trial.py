@@ -1,0 +1,124 @@
+"""One trial: build data, build the variant, train, evaluate, write images; no Ray, no MLflow.
+
+`run_trial` is a plain function so that tests (and `benchmark.run --no-ray`) call it directly;
+the Ray Tune trainable in `benchmark.tune` is a thin wrapper around it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchvision.utils import save_image
+
+import variants
+from benchmark.config import TrialConfig
+from benchmark.data import Dataset, load_dataset
+from benchmark.evaluate import evaluate
+from benchmark.manifest import pick_device
+from benchmark.train import Diverged, train
+
+Report = Callable[[dict[str, Any]], None]
+
+
+def load_trial_data(config: TrialConfig, cache_dir: str | Path | None = None) -> Dataset:
+    d = config.dataset
+    return load_dataset(
+        d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
+        split_seed=d.split_seed, path=d.path, cache_dir=cache_dir,
+    )  # fmt: skip
+
+
+def build_model(config: TrialConfig, data: Dataset) -> variants.base.Variant:
+    cls = variants.get(config.variant)
+    return cls(
+        config.variant_config(),
+        image_shape=data.image_shape,
+        latent_dim=config.latent_dim,
+        architecture=config.architecture,
+        num_classes=data.num_classes,
+    )
+
+
+def run_trial(
+    config: TrialConfig,
+    workdir: str | Path,
+    report: Report | None = None,
+    *,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate one trial; images and `result.json` go to `workdir`.
+
+    Returns a flat dict: `status` ('finished' or 'diverged'), the metrics, `params` (model size),
+    timings, the dataset fingerprint and text notes. `report` receives the training curve as it
+    is produced. A diverging loss is a result, not an exception; any other error propagates.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    torch.manual_seed(config.seed)
+    torch.use_deterministic_algorithms(dev.type == "cpu")
+
+    t0 = time.perf_counter()
+    data = load_trial_data(config, cache_dir)
+    model = build_model(config, data).to(dev)
+    x_train = data.x_train.to(dev)
+    y_train = None if data.y_train is None else data.y_train.to(dev)
+    result: dict[str, Any] = {
+        "trial_hash": config.hash(),
+        "n_params": float(model.num_parameters()),
+        "dataset": data.description,
+        "dataset_fingerprint": data.fingerprint,
+        "device": str(dev),
+        "data_seconds": time.perf_counter() - t0,
+    }
+
+    def on_log(step: int, record: dict[str, float]) -> None:
+        if report is not None:
+            report({**record, "total_steps": config.train.steps})
+
+    try:
+        fit = train(model, x_train, config.train, seed=config.seed, y=y_train, on_log=on_log)
+    except Diverged as e:
+        result.update(status="diverged", diverged_step=e.step, reason=str(e))
+        _write_json(workdir / "result.json", result)
+        return result
+    result.update(train_seconds=fit.seconds, train_images_per_second=fit.images_per_second)
+
+    t1 = time.perf_counter()
+    metrics, notes = evaluate(model, data, config.eval, device=dev, seed=config.seed)
+    result.update(metrics)
+    result["eval_seconds"] = time.perf_counter() - t1
+    result["notes"] = notes
+    _write_images(model, data, config, workdir, dev)
+    result["status"] = "finished"
+    _write_json(workdir / "result.json", result)
+    return result
+
+
+@torch.no_grad()
+def _write_images(
+    model: variants.base.Variant, data: Dataset, config: TrialConfig, workdir: Path,
+    dev: torch.device,
+) -> None:  # fmt: skip
+    n = max(8, min(config.eval.grid_images, data.x_test.shape[0]) // 8 * 8)
+    x = data.x_test[:n].to(dev)
+    y = None if data.y_test is None else data.y_test[:n].to(dev)
+    recon = model.reconstruct(x, y)
+    # Rows of 8 originals over their 8 reconstructions.
+    pairs = torch.stack([x.view(-1, 8, *x.shape[1:]), recon.view(-1, 8, *x.shape[1:])], 1)
+    save_image(pairs.flatten(0, 2).cpu(), workdir / "reconstructions.png", nrow=8, pad_value=0.5)
+    gen = torch.Generator(device=dev).manual_seed(config.seed)
+    samples = model.sample(n, y, generator=gen)
+    save_image(samples.cpu(), workdir / "samples.png", nrow=8, pad_value=0.5)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)

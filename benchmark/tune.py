@@ -1,0 +1,183 @@
+"""Running a sweep's trials as Ray Tune trials, with MLflow written from the driver.
+
+The trainable is a thin wrapper around `benchmark.trial.run_trial`. Each trial's final report
+carries a checkpoint directory holding its images and `result.json`; a driver-side Tune
+callback turns reports into MLflow metrics and that directory into MLflow artifacts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Must be set before Ray is imported (DESIGN.md, pitfalls): no token auth for a local cluster,
+# no usage stats, no CSV/JSON/TensorBoard loggers that nobody reads.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+
+from benchmark.config import Sweep, Trial, TrialConfig  # noqa: E402
+from benchmark.progress import Progress  # noqa: E402
+from benchmark.tracking import Tracker  # noqa: E402
+from benchmark.trial import run_trial  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_trial_safely(
+    config: TrialConfig, workdir: Path, report: Callable[[dict], None], runtime: dict[str, Any]
+) -> dict[str, Any]:
+    """`run_trial`, with a crash turned into a 'failed' result whose traceback is kept."""
+    try:
+        return run_trial(
+            config, workdir, report, device=runtime["device"], cache_dir=runtime["cache_dir"]
+        )
+    except Exception as e:  # noqa: BLE001 - any crash must not take the sweep down
+        (workdir / "traceback.txt").write_text(traceback.format_exc())
+        return {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+
+
+def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
+    import torch
+
+    runtime = param["runtime"]
+    torch.set_num_threads(runtime["threads"])
+    config = TrialConfig.model_validate(configs[param["index"]])
+    workdir = Path(tempfile.mkdtemp(prefix="vaebench-trial-"))
+    result = run_trial_safely(config, workdir, tune.report, runtime)
+    scalars = {k: v for k, v in result.items() if k != "notes"}
+    tune.report({**scalars, "done": True}, checkpoint=tune.Checkpoint.from_directory(workdir))
+
+
+class MLflowProgressCallback(tune.Callback):
+    """Driver side: trial runs in MLflow, progress lines on stdout, a summary at the end."""
+
+    def __init__(self, sweep: Sweep, tracker: Tracker, progress: Progress) -> None:
+        self.sweep, self.tracker, self.progress = sweep, tracker, progress
+        self.run_ids: dict[str, str] = {}
+        self.statuses: dict[int, str] = {}
+
+    def _trial(self, trial: Any) -> Trial:
+        return self.sweep.trials[trial.config["index"]]
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        t = self._trial(trial)
+        if trial.trial_id not in self.run_ids:
+            self.run_ids[trial.trial_id] = self.tracker.start_trial(t, len(self.sweep.trials))
+        self.progress.start(t.index, t.name)
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
+        if result.get("done"):
+            return
+        t = self._trial(trial)
+        curve = {k: result[k] for k in ("train_loss", "train_recon", "train_kl", "kl_weight")}
+        self.tracker.log_metrics(self.run_ids[trial.trial_id], curve, step=result["step"])
+        self.progress.step(t.index, t.name, result["step"], result["train_loss"])
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        t = self._trial(trial)
+        result = dict(trial.last_result or {})
+        result.pop("done", None)
+        checkpoint = trial.checkpoint
+        if checkpoint is None:
+            self._finish(t, trial, result, None)
+            return
+        with checkpoint.as_directory() as d:
+            saved = Path(d) / "result.json"
+            if saved.is_file():
+                import json
+
+                result = json.loads(saved.read_text())
+            self._finish(t, trial, result, Path(d))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        t = self._trial(trial)
+        reason = f"Ray trial error: {trial.error_file or 'worker died'}"
+        self._finish(t, trial, {"status": "failed", "reason": reason}, None)
+
+    def _finish(self, t: Trial, trial: Any, result: dict, artifacts: Path | None) -> None:
+        status = result.get("status", "failed")
+        self.statuses[t.index] = status
+        run_id = self.run_ids.get(trial.trial_id) or self.tracker.start_trial(
+            t, len(self.sweep.trials)
+        )
+        self.tracker.finish_trial(run_id, result, artifacts)
+        if status == "finished":
+            summary = f"mse {result.get('mse', float('nan')):.4f} kl {result.get('kl', 0):.2f}"
+            if "mig" in result:
+                summary += f" mig {result['mig']:.3f}"
+        else:
+            summary = str(result.get("reason", ""))
+        self.progress.end(t.index, t.name, status, summary)
+
+
+def init_ray(address: str | None, num_cpus: int | None) -> None:
+    """Join a cluster (`--address auto` or ray://...) or start a quiet local Ray."""
+    if ray.is_initialized():
+        return
+    if address:
+        # The workers of a remote cluster import our code from this checkout.
+        ray.init(
+            address=address,
+            runtime_env={"py_modules": [str(REPO / "benchmark"), str(REPO / "variants")]},
+            logging_level="WARNING",
+        )
+    else:
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            logging_level="WARNING",
+            # Trial output is kept in each trial's artifacts; echoing workers' logs here would
+            # bury the progress lines under Ray's checkpoint chatter.
+            log_to_driver=False,
+        )
+
+
+def run_sweep_with_ray(
+    sweep: Sweep,
+    tracker: Tracker,
+    *,
+    storage_path: Path,
+    experiment_name: str,
+    device: str,
+    cache_dir: Path,
+    max_failures: int = 1,
+) -> dict[int, str]:
+    """Runs every trial; returns each trial's status by index."""
+    threads = max(1, int(sweep.resources.cpu))
+    runtime = {"device": device, "cache_dir": str(cache_dir.resolve()), "threads": threads}
+    progress = Progress([t.config.train.steps for t in sweep.trials])
+    callback = MLflowProgressCallback(sweep, tracker, progress)
+    configs = [t.config.model_dump(mode="json") for t in sweep.trials]
+    trainable = tune.with_resources(
+        tune.with_parameters(_trainable, configs=configs),
+        {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"index": tune.grid_search(list(range(len(configs)))), "runtime": runtime},
+        tune_config=tune.TuneConfig(reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=experiment_name,
+            storage_path=str(storage_path.resolve()),
+            callbacks=[callback],
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+        ),
+    )
+    # Tune's end-of-run analysis looks for the JSON/CSV loggers we switched off; its warning
+    # about their absence is noise.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    tuner.fit()
+    return callback.statuses

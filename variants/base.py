@@ -1,0 +1,99 @@
+"""The contract every variant keeps (DESIGN.md, "The variant interface").
+
+A variant is an `nn.Module` with a pydantic `Config` (its own hyper-parameters, validated with
+unknown keys rejected) and these methods, all on batches of images in [0, 1] shaped (B, C, H, W):
+
+- `loss(x, y=None, *, kl_weight=1.0, free_bits=0.0) -> LossOutput`: the training objective and
+  its parts, each a batch mean in nats per example (see `variants.losses` for the convention).
+- `encode(x, y=None) -> Posterior`: the posterior; MIG and active units use its mean.
+- `reconstruct(x, y=None)`: decodes the posterior mean deterministically; returns pixel means.
+- `sample(n, y=None, generator=None)`: pixel means decoded from prior draws.
+- `log_likelihood(x, y=None, k=...)`: the importance-sampled estimate of log p(x) per example;
+  a variant where it is undefined raises `NotImplementedError` saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pydantic
+import torch
+from torch import nn
+
+
+class VariantConfig(pydantic.BaseModel):
+    """Base for each variant's hyper-parameters; unknown keys are errors, not silently ignored."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class LossOutput:
+    """Batch means, in nats per example. `total` is what the optimiser minimises."""
+
+    total: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class Posterior:
+    """A diagonal Gaussian q(z|x); `mean` is the representation scored by MIG."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+
+
+class Variant(nn.Module):
+    """Base class of all variants. Subclasses set `Config` and implement the methods below."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[VariantConfig]] = VariantConfig
+    needs_labels: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        config: VariantConfig,
+        *,
+        image_shape: tuple[int, int, int],
+        latent_dim: int,
+        architecture: str,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        self.architecture = architecture
+        self.num_classes = num_classes
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        kl_weight: float = 1.0,
+        free_bits: float = 0.0,
+    ) -> LossOutput:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(
+        self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_likelihood(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100
+    ) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name}: importance-sampled log p(x) is not defined")
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
