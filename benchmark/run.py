@@ -139,6 +139,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
             experiment_name=f"{sweep.results_name}-{parent[:8]}",
             device=args.device,
             cache_dir=results / "cache" / "data",
+            plugins=args.plugin,
         )  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True

@@ -7,6 +7,7 @@ callback turns reports into MLflow metrics and that directory into MLflow artifa
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import tempfile
@@ -50,6 +51,8 @@ def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
     import torch
 
     runtime = param["runtime"]
+    for module in runtime["plugins"]:  # variants registered outside the repo, named by --plugin
+        importlib.import_module(module)
     torch.set_num_threads(runtime["threads"])
     config = TrialConfig.model_validate(configs[param["index"]])
     workdir = Path(tempfile.mkdtemp(prefix="vaebench-trial-"))
@@ -152,11 +155,17 @@ def run_sweep_with_ray(
     experiment_name: str,
     device: str,
     cache_dir: Path,
+    plugins: list[str] = (),
     max_failures: int = 1,
 ) -> dict[int, str]:
     """Runs every trial; returns each trial's status by index."""
     threads = max(1, int(sweep.resources.cpu))
-    runtime = {"device": device, "cache_dir": str(cache_dir.resolve()), "threads": threads}
+    runtime = {
+        "device": device,
+        "cache_dir": str(cache_dir.resolve()),
+        "threads": threads,
+        "plugins": list(plugins),
+    }
     progress = Progress([t.config.train.steps for t in sweep.trials])
     callback = MLflowProgressCallback(sweep, tracker, progress)
     configs = [t.config.model_dump(mode="json") for t in sweep.trials]

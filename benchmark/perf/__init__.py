@@ -1,0 +1,1 @@
+"""Throughput benchmarks: `python -m benchmark.perf` (numbers for the README, not for tests)."""

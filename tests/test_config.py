@@ -1,0 +1,150 @@
+"""Sweep files: expansion, profiles, overrides and the one-line errors for bad input."""
+
+from pathlib import Path
+
+import pytest
+
+from benchmark.config import ConfigError, load_sweep, parse_override
+
+REPO = Path(__file__).resolve().parent.parent
+SWEEPS = REPO / "sweeps"
+
+
+def test_beta_tradeoff_expands_to_beta_times_seed():
+    sweep = load_sweep(SWEEPS / "beta_tradeoff.yaml")
+    assert len(sweep.trials) == 6 * 2
+    assert sweep.axes == ["beta", "seed"]
+    betas = sorted({t.config.beta for t in sweep.trials})
+    assert betas == [0.5, 1, 2, 4, 8, 10]
+    assert len({t.config.hash() for t in sweep.trials}) == 12  # every trial is distinct
+    assert all(t.config.dataset.resolution == 32 for t in sweep.trials)
+
+
+def test_paper_profile_is_the_full_protocol():
+    sweep = load_sweep(SWEEPS / "beta_tradeoff.yaml", profile="paper")
+    assert len(sweep.trials) == 6 * 10
+    c = sweep.trials[0].config
+    assert (c.dataset.resolution, c.train.steps, c.train.batch_size) == (64, 300_000, 64)
+    assert c.dataset.n_train is None and sweep.results_name == "beta_tradeoff-paper"
+
+
+def test_overrides_change_base_and_grid():
+    sweep = load_sweep(
+        SWEEPS / "beta_tradeoff.yaml",
+        overrides=["train.steps=50", "grid.beta=[1, 2, 3]", "dataset.n_train=1000"],
+    )
+    assert len(sweep.trials) == 3 * 2
+    assert {t.config.train.steps for t in sweep.trials} == {50}
+    assert {t.config.dataset.n_train for t in sweep.trials} == {1000}
+    # An override of a swept key pins it.
+    assert len(load_sweep(SWEEPS / "beta_tradeoff.yaml", overrides=["seed=3"]).trials) == 6
+
+
+def test_hash_is_stable_and_sensitive():
+    a = load_sweep(SWEEPS / "smoke.yaml").trials[0].config
+    b = load_sweep(SWEEPS / "smoke.yaml").trials[0].config
+    c = load_sweep(SWEEPS / "smoke.yaml", overrides=["train.lr=0.01"]).trials[0].config
+    assert a.hash() == b.hash() != c.hash()
+
+
+def test_parse_override():
+    assert parse_override("train.steps=500") == ("train.steps", 500)
+    assert parse_override("grid.beta=[1, 4]") == ("grid.beta", [1, 4])
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("train.steps")
+
+
+GOOD = """\
+name: t
+base:
+  variant: beta_vae
+  architecture: mlp2
+  latent_dim: 4
+  dataset: {name: dsprites, resolution: 16, n_train: 100, n_test: 50}
+  train: {steps: 10, batch_size: 8}
+grid:
+  beta: [1, 2]
+  seed: [0, 1, 2]
+"""
+
+# (description, file text or a (search, replace) edit of GOOD, expected key, expected text)
+BAD = [
+    ("unknown top-level key", GOOD + "colour: red\n", "colour", "unknown key; allowed: name"),
+    ("typo in nested key", ("steps: 10", "stepz: 10"), "base.train.stepz", "allowed: steps"),
+    ("wrong type", ("latent_dim: 4", "latent_dim: four"), "base.latent_dim", "valid integer"),
+    ("negative beta", ("beta: [1, 2]", "beta: [1, -2]"), "grid.beta", "greater than 0"),
+    ("zero latent dim", ("latent_dim: 4", "latent_dim: 0"), "base.latent_dim", "greater than 0"),
+    ("zero steps", ("steps: 10", "steps: 0"), "base.train.steps", "greater than 0"),
+    ("batch too large", ("batch_size: 8", "batch_size: 512"), "base.train.batch_size",
+     "larger than the train split"),
+    ("unknown variant", ("beta_vae", "gamma_vae"), "base.variant", "allowed: beta_vae, vae"),
+    ("unknown architecture", ("mlp2", "mlp9"), "base.architecture", "allowed: mlp2, conv4"),
+    ("unknown dataset", ("name: dsprites", "name: mnist"), "base.dataset.name", "'dsprites'"),
+    ("empty grid axis", ("seed: [0, 1, 2]", "seed: []"), "grid.seed", "at least one value"),
+    ("grid axis not a list", ("seed: [0, 1, 2]", "seed: 3"), "grid.seed", "valid list"),
+    ("beta on vae", ("variant: beta_vae", "variant: vae"), "grid.beta", "use 'beta_vae'"),
+    ("conv4 on 8x8 digits", ("architecture: mlp2\n", "architecture: conv4\n"), "base.architecture",
+     "multiple of 16"),
+    ("duplicate key", ("latent_dim: 4", "latent_dim: 4\n  latent_dim: 5"), "", "duplicate key"),
+    ("yaml syntax", GOOD + "grid: [\n", "", "invalid YAML"),
+    ("empty file", "", "", "the file is empty"),
+    ("not a mapping", "- a\n- b\n", "", "must be a mapping"),
+    ("missing base", "name: t\n", "base", "required key is missing"),
+    ("bad name", ("name: t", "name: 'my sweep'"), "name", "pattern"),
+]
+
+
+def _write(tmp_path: Path, text_or_edit) -> Path:
+    text = text_or_edit
+    if isinstance(text_or_edit, tuple):
+        assert text_or_edit[0] in GOOD
+        text = GOOD.replace(*text_or_edit, 1)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_good_file_expands(tmp_path):
+    assert len(load_sweep(_write(tmp_path, GOOD)).trials) == 6
+
+
+@pytest.mark.parametrize("desc,text,key,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_file_is_one_clear_error(tmp_path, desc, text, key, expected):
+    if desc == "conv4 on 8x8 digits":
+        text = ("name: dsprites, resolution: 16, n_train: 100, n_test: 50",
+                "name: digits, n_test: 297")  # fmt: skip
+        path = _write(tmp_path, text)
+        path.write_text(path.read_text().replace("architecture: mlp2", "architecture: conv4"))
+    else:
+        path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    err = info.value
+    message = str(err)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert err.key == key
+    assert expected in message
+
+
+def test_error_names_the_yaml_line(tmp_path):
+    path = _write(tmp_path, ("steps: 10", "stepz: 10"))
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    assert info.value.line == 7
+    assert str(info.value).startswith(f"{path}:7: base.train.stepz")
+
+
+def test_unknown_profile_and_huge_grid(tmp_path):
+    path = _write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match="unknown profile 'papr'; allowed: default"):
+        load_sweep(path, profile="papr")
+    with pytest.raises(ConfigError, match="sanity limit"):
+        load_sweep(path, overrides=["grid.seed=" + str(list(range(400)))])
+    assert len(load_sweep(path, overrides=["grid.seed=" + str(list(range(400)))],
+                          allow_large=True).trials) == 800  # fmt: skip
+
+
+def test_missing_file_lists_the_sweeps(tmp_path):
+    with pytest.raises(ConfigError, match="no such sweep file; sweep files there: "):
+        load_sweep(SWEEPS / "beta_tradeof.yaml")

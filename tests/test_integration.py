@@ -1,0 +1,114 @@
+"""Real Ray Tune + real MLflow (SQLite) runs of sweeps/smoke.yaml, as a user runs them."""
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import REPO, run_cli
+
+METRICS = ("mse", "kl", "elbo", "mig", "active_units", "n_params", "train_seconds")
+
+
+def _client(results: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    out = run_cli("benchmark.run", "sweeps/smoke.yaml", "--results-dir", str(results))
+    assert out.returncode == 0, out.stdout + out.stderr
+    return results, out
+
+
+def test_smoke_sweep_logs_one_parent_and_one_run_per_trial(smoke):
+    results, out = smoke
+    client = _client(results)
+    exp = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("vaebench.role") == "sweep"]
+    trials = [r for r in runs if r.data.tags.get("vaebench.role") == "trial"]
+    assert len(parents) == 1 and len(trials) == 2
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    for key in ("vaebench.commit", "vaebench.machine", "vaebench.date", "vaebench.profile"):
+        assert parent.data.tags[key]
+    assert sorted(float(r.data.params["beta"]) for r in trials) == [1.0, 4.0]
+    for run in trials:
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["vaebench.status"] == "finished"
+        m = run.data.metrics
+        for key in METRICS:
+            assert math.isfinite(m[key]), key
+        assert 0 < m["mse"] < 0.25 and m["kl"] >= 0 and m["elbo"] < 0
+        assert m["elbo"] == pytest.approx(-(m["recon"] + m["kl"]))
+        assert 0 <= m["mig"] <= 1 and m["mig_num_points"] == 500 and m["mig_bins"] == 20
+        assert run.data.tags["vaebench.note.mig_representation"] == "mean"
+        curve = client.get_metric_history(run.info.run_id, "train_loss")
+        assert [c.step for c in curve] == [20, 40, 60]
+        assert curve[-1].value < curve[0].value  # training made progress
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"reconstructions.png", "samples.png", "result.json"} <= artifacts
+    assert "2/2 finished" in out.stdout
+    assert f"mlflow ui --backend-store-uri sqlite:///{results}/mlflow.db" in out.stdout
+    assert "trial 1/2" in out.stdout and "ETA" in out.stdout
+
+
+def test_smoke_sweep_writes_tables_and_report_rebuilds_them(smoke):
+    results, _ = smoke
+    out_dir = results / "smoke"
+    runs = pd.read_csv(out_dir / "runs.csv")
+    assert len(runs) == 2
+    assert {"beta", "seed", "mse", "kl", "elbo", "mig", "status"} <= set(runs.columns)
+    table = (out_dir / "table.md").read_text()
+    assert "| β | MSE | KL (nats) |" in table and "dSprites-like" in table
+    assert "Machine" in table and "Commit" in table and "profile `default`" in table
+    assert (out_dir / "table.tex").read_text().count("\\\\") >= 3
+    assert (out_dir / "figure.png").stat().st_size > 10_000
+
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")}
+    for p in out_dir.iterdir():
+        p.unlink()
+    out = run_cli("benchmark.report", "sweeps/smoke.yaml", "--results-dir", str(results))
+    assert out.returncode == 0, out.stderr
+    after = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")}
+    assert after == before
+    assert (out_dir / "figure.png").exists()
+
+
+def test_a_diverging_trial_does_not_take_the_sweep_down(tmp_path):
+    results = tmp_path / "results"
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = f"{REPO}:{env_path}"  # the Ray workers import the plugin too
+    try:
+        args = ["sweeps/smoke.yaml", "--results-dir", str(results), "--plugin",
+                "tests.plugins.nan_vae", "--override", "grid.variant=[beta_vae, nan_vae]",
+                "--override", "grid.beta=[2]", "--strict"]  # fmt: skip
+        out = run_cli("benchmark.run", *args)
+    finally:
+        os.environ["PYTHONPATH"] = env_path
+    assert out.returncode == 1, out.stdout + out.stderr  # --strict: not every trial finished
+    assert "1/2 finished (1 finished, 1 diverged)" in out.stdout
+    client = _client(results)
+    exp = client.get_experiment_by_name("smoke")
+    trials = {
+        r.data.params["variant"]: r
+        for r in client.search_runs([exp.experiment_id])
+        if r.data.tags.get("vaebench.role") == "trial"
+    }
+    bad = trials["nan_vae"]
+    assert bad.info.status == "FAILED"
+    assert bad.data.tags["vaebench.status"] == "diverged"
+    assert bad.data.tags["vaebench.diverged_step"] == "31"
+    assert "nan" in bad.data.tags["vaebench.reason"]
+    assert "mse" not in bad.data.metrics
+    assert trials["beta_vae"].data.tags["vaebench.status"] == "finished"
+    table = (results / "smoke" / "table.md").read_text()
+    assert "1 diverged" in table
+    runs = pd.read_csv(results / "smoke" / "runs.csv")
+    assert sorted(runs["status"]) == ["diverged", "finished"]
