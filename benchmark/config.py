@@ -204,7 +204,9 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
 
 
 def _sweep_hint(path: Path) -> str:
-    sweeps = sorted(p.name for p in Path(path).parent.glob("*.yaml")) if path.parent.is_dir() else []
+    sweeps = (
+        sorted(p.name for p in Path(path).parent.glob("*.yaml")) if path.parent.is_dir() else []
+    )
     return f"; sweep files there: {', '.join(sweeps)}" if sweeps else ""
 
 
@@ -397,7 +399,9 @@ def _validate_trial(
         allowed_txt = ", ".join(allowed) if allowed else "none"
         if err["type"] == "extra_forbidden":
             key = "beta" if field == "beta" and config.beta is not None else f"params.{field}"
-            problem = f"not a parameter of variant {config.variant!r} (its parameters: {allowed_txt})"
+            problem = (
+                f"not a parameter of variant {config.variant!r} (its parameters: {allowed_txt})"
+            )
             if field == "beta" and config.variant == "vae":
                 problem += "; β is 1 for 'vae' by definition, use 'beta_vae' to vary it"
             raise fail(key, problem) from None

@@ -55,6 +55,9 @@ class Progress:
             f"loss {loss:.2f} | {self._eta()}"
         )
 
+    def note(self, index: int, name: str, text: str) -> None:
+        self._print(f"trial {index + 1}/{self.n} {name}: {text}")
+
     def end(self, index: int, name: str, status: str, summary: str = "") -> None:
         self.done[index] = self.steps[index]
         self.finished += 1

@@ -253,7 +253,9 @@ def figure(sr: SweepRuns, path: Path) -> None:
             sns.lineplot(data=df, x=x, y=m, hue=hue, errorbar="sd", marker="o", ax=ax)
             if df[x].min() > 0 and df[x].max() / df[x].min() >= 10:
                 ax.set_xscale("log")
-                ax.set_xticks(sorted(df[x].unique()), labels=[f"{v:g}" for v in sorted(df[x].unique())])
+                ax.set_xticks(
+                    sorted(df[x].unique()), labels=[f"{v:g}" for v in sorted(df[x].unique())]
+                )
         else:
             sns.pointplot(data=df, x=x, y=m, hue=hue, errorbar="sd", ax=ax)
         ax.set_xlabel(HEADERS.get(x, x))
@@ -276,24 +278,36 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+TABLES = ("runs.csv", "table.md", "table.tex", "table.csv")
+FIGURES = ("figure.png",)
+
+
 def build_report(
-    tracking_uri: str, experiment: str, out_dir: str | Path, parent_id: str | None = None
+    tracking_uri: str,
+    experiment: str,
+    out_dir: str | Path,
+    parent_id: str | None = None,
+    only: str | None = None,
 ) -> dict[str, Path]:
-    """Writes runs.csv, table.md, table.tex, table.csv and figure.png; returns their paths."""
+    """Writes runs.csv, table.{md,tex,csv} and figure.png (or `only` tables / figures)."""
     sr = load_runs(tracking_uri, experiment, parent_id)
-    agg = aggregate(sr)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {n: out / n for n in ("runs.csv", "table.md", "table.tex", "table.csv", "figure.png")}
+    names = {None: TABLES + FIGURES, "tables": TABLES, "figures": FIGURES}[only]
+    paths = {n: out / n for n in names}
+    if "figure.png" in paths:
+        tmp_fig = out / ".figure.tmp.png"
+        figure(sr, tmp_fig)
+        tmp_fig.replace(paths["figure.png"])
+    if only == "figures":
+        return paths
+    agg = aggregate(sr)
     front = ["trial", *ALWAYS, "status"]
     cols = front + [c for c in sr.runs.columns if c not in front]
     _atomic_write(paths["runs.csv"], sr.runs[cols].to_csv(index=False))
     _atomic_write(paths["table.csv"], agg.to_csv(index=False))
     _atomic_write(paths["table.md"], to_markdown(sr, agg))
     _atomic_write(paths["table.tex"], to_latex(sr, agg))
-    tmp_fig = out / ".figure.tmp.png"
-    figure(sr, tmp_fig)
-    tmp_fig.replace(paths["figure.png"])
     return paths
 
 
@@ -307,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default=str(REPO / "results"))
     parser.add_argument("--tracking-uri", help="default: sqlite:///<results-dir>/mlflow.db")
     parser.add_argument("--run-id", help="a specific sweep (parent) run; default: the latest")
+    parser.add_argument("--only", choices=["tables", "figures"], help="write only these")
     args = parser.parse_args(argv)
     try:
         sweep = load_sweep(args.sweep, args.profile)
@@ -316,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     uri = args.tracking_uri or default_tracking_uri(args.results_dir)
     try:
         paths = build_report(
-            uri, sweep.results_name, Path(args.results_dir) / sweep.results_name, args.run_id
+            uri,
+            sweep.results_name,
+            Path(args.results_dir) / sweep.results_name,
+            args.run_id,
+            args.only,
         )
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument(
         "--address", default=None,
-        help="join an existing Ray cluster ('auto' or ray://host:10001); default: start a local Ray",
+        help="join a Ray cluster ('auto' or ray://host:10001); default: start a local Ray",
     )  # fmt: skip
     p.add_argument(
         "--num-cpus", type=int, default=None,
@@ -54,19 +55,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument(
         "--results-dir", default=str(REPO / "results"),
-        help="where tables, figures, the MLflow store and Ray's trial storage go (default: results/)",
+        help="tables, figures, the MLflow store and Ray's trial storage (default: results/)",
     )  # fmt: skip
     p.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE",
         help="import MODULE first so that the variants it registers can be swept; repeatable",
     )  # fmt: skip
-    p.add_argument("--yes", action="store_true", help=f"allow grids over the trial sanity limit")
-    p.add_argument(
-        "--strict", action="store_true", help="exit 1 if any trial diverged or failed"
-    )
+    p.add_argument("--yes", action="store_true", help="allow grids over the trial sanity limit")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any trial diverged or failed")
     p.add_argument(
         "--dry-run", action="store_true", help="validate and list the trials, run nothing"
     )
+    p.add_argument(
+        "--no-report", action="store_true",
+        help="skip the tables and figure (DVC runs `benchmark.report` as its own stage)",
+    )  # fmt: skip
     p.add_argument("--list-variants", action="store_true", help="print the variant names and exit")
     return p.parse_args(argv)
 
@@ -150,7 +153,15 @@ def _run(sweep, args: argparse.Namespace) -> int:
     tracker.finish_sweep(counts, interrupted=interrupted)
 
     out_dir = results / sweep.results_name
-    if counts.get("finished", 0) + counts.get("diverged", 0) + counts.get("failed", 0):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"sweep_run_id": parent, "tracking_uri": uri, "profile": sweep.profile,
+              "commit": info["commit"], "trials": counts}  # fmt: skip
+    # The sweep's one small output of record: DVC's sweep stage tracks it, the report stage uses it.
+    tmp = out_dir / ".sweep.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    tmp.replace(out_dir / "sweep.json")
+    ran = counts.get("finished", 0) + counts.get("diverged", 0) + counts.get("failed", 0)
+    if ran and not args.no_report:
         for path in build_report(uri, sweep.results_name, out_dir, parent).values():
             print(f"wrote {path}")
     minutes = (time.monotonic() - t0) / 60

@@ -14,6 +14,7 @@ What a trial run holds:
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from benchmark.config import Sweep, Trial
 
 TAG = "vaebench."
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
+# MLflow announces its schema migrations at INFO on every new store; keep the console for progress.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def default_tracking_uri(results_dir: str | Path) -> str:
@@ -103,9 +107,7 @@ class Tracker:
         )
         params = flatten(config.model_dump(mode="json"))
         params["variant_config"] = config.variant_config().model_dump_json()
-        self.client.log_batch(
-            run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()]
-        )
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
@@ -149,6 +151,4 @@ class Tracker:
             self.parent_id,
             tags=[RunTag(f"{TAG}status", status), RunTag(f"{TAG}summary", text)],
         )
-        self.client.set_terminated(
-            self.parent_id, "KILLED" if interrupted else "FINISHED"
-        )
+        self.client.set_terminated(self.parent_id, "KILLED" if interrupted else "FINISHED")

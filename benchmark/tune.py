@@ -105,9 +105,20 @@ class MLflowProgressCallback(tune.Callback):
             self._finish(t, trial, result, Path(d))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        # Only errors outside `run_trial_safely` land here (a worker that died, a broken
+        # import): retries are exhausted, so the trial is recorded as failed with Ray's traceback.
         t = self._trial(trial)
-        reason = f"Ray trial error: {trial.error_file or 'worker died'}"
-        self._finish(t, trial, {"status": "failed", "reason": reason}, None)
+        text = _error_text(trial)
+        with tempfile.TemporaryDirectory() as d:
+            if text:
+                (Path(d) / "traceback.txt").write_text(text)
+            reason = f"Ray trial error: {_last_line(text) or 'worker died'}"
+            self._finish(t, trial, {"status": "failed", "reason": reason}, Path(d))
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        t = self._trial(trial)
+        line = _last_line(_error_text(trial)) or "worker died"
+        self.progress.note(t.index, t.name, f"error, retrying: {line}")
 
     def _finish(self, t: Trial, trial: Any, result: dict, artifacts: Path | None) -> None:
         status = result.get("status", "failed")
@@ -123,6 +134,15 @@ class MLflowProgressCallback(tune.Callback):
         else:
             summary = str(result.get("reason", ""))
         self.progress.end(t.index, t.name, status, summary)
+
+
+def _error_text(trial: Any) -> str:
+    path = trial.error_file
+    return Path(path).read_text() if path and Path(path).is_file() else ""
+
+
+def _last_line(text: str) -> str:
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
 
 
 def init_ray(address: str | None, num_cpus: int | None) -> None:
@@ -188,5 +208,8 @@ def run_sweep_with_ray(
     # Tune's end-of-run analysis looks for the JSON/CSV loggers we switched off; its warning
     # about their absence is noise.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Worker errors are reported once per trial by the callback (with the traceback kept as an
+    # MLflow artifact) instead of as a full traceback per attempt on the console.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     tuner.fit()
     return callback.statuses

@@ -71,12 +71,16 @@ def test_smoke_sweep_writes_tables_and_report_rebuilds_them(smoke):
     assert (out_dir / "table.tex").read_text().count("\\\\") >= 3
     assert (out_dir / "figure.png").stat().st_size > 10_000
 
-    before = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")}
+    before = {
+        p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")
+    }
     for p in out_dir.iterdir():
         p.unlink()
     out = run_cli("benchmark.report", "sweeps/smoke.yaml", "--results-dir", str(results))
     assert out.returncode == 0, out.stderr
-    after = {p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")}
+    after = {
+        p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")
+    }
     assert after == before
     assert (out_dir / "figure.png").exists()
 

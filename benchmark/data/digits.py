@@ -45,9 +45,7 @@ def load_digits(n_train: int | None, n_test: int, split_seed: int) -> Dataset:
 
     return Dataset(
         name="digits",
-        description=(
-            f"scikit-learn digits, 8x8, {len(train_idx)} train / {len(test_idx)} test"
-        ),
+        description=(f"scikit-learn digits, 8x8, {len(train_idx)} train / {len(test_idx)} test"),
         x_train=images(train_idx),
         x_test=images(test_idx),
         y_train=torch.from_numpy(labels[train_idx]),

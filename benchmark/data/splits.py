@@ -73,8 +73,12 @@ def fingerprint(
     digest = hashlib.sha256()
     header = json.dumps({"name": name, "params": dict(params)}, sort_keys=True, default=str)
     digest.update(header.encode())
-    for key, array in (("train_idx", train_idx), ("test_idx", test_idx),
-                       ("x_train", x_train), ("x_test", x_test)):
+    for key, array in (
+        ("train_idx", train_idx),
+        ("test_idx", test_idx),
+        ("x_train", x_train),
+        ("x_test", x_test),
+    ):
         array = _canonical(array)
         # Shape and dtype go in too, so e.g. a reshaped buffer cannot collide with the original.
         digest.update(f"|{key}:{array.dtype.str}:{array.shape}|".encode())

@@ -22,8 +22,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"machine: {machine()}; torch {torch.__version__}; commit {git_commit()}")
     r = measure(args.sweep, args.steps, args.repeats, args.device)
-    print(f"training throughput, {r['architecture']} on {r['image']} images, batch {r['batch']}, "
-          f"{r['device']}, {r['threads']} thread(s), best of {args.repeats} x {r['steps']} steps:")
+    print(
+        f"training throughput, {r['architecture']} on {r['image']} images, batch {r['batch']}, "
+        f"{r['device']}, {r['threads']} thread(s), best of {args.repeats} x {r['steps']} steps:"
+    )
     print(f"  {'loop':<28}{'images/s':>10}")
     print(f"  {'bare PyTorch loop':<28}{r['bare']:>10.0f}")
     print(f"  {'benchmark.train.train':<28}{r['ours']:>10.0f}")

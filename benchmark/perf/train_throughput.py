@@ -72,5 +72,3 @@ def measure(
         "architecture": config.architecture, "device": str(dev),
         "threads": torch.get_num_threads(),
     }  # fmt: skip
-
-
