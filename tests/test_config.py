@@ -81,7 +81,12 @@ BAD = [
         "base.train.batch_size",
         "larger than the train split",
     ),
-    ("unknown variant", ("beta_vae", "gamma_vae"), "base.variant", "'gamma_vae'; allowed: beta_vae"),
+    (
+        "unknown variant",
+        ("beta_vae", "gamma_vae"),
+        "base.variant",
+        "'gamma_vae'; allowed: beta_vae",
+    ),
     ("unknown architecture", ("mlp2", "mlp9"), "base.architecture", "allowed: mlp2, conv4"),
     ("unknown dataset", ("name: dsprites", "name: mnist"), "base.dataset.name", "'dsprites'"),
     ("empty grid axis", ("seed: [0, 1, 2]", "seed: []"), "grid.seed", "at least one value"),
