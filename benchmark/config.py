@@ -61,6 +61,9 @@ class DatasetConfig(_Strict):
             return (1, 8, 8)
         return (1, self.resolution or 64, self.resolution or 64)
 
+    def has_labels(self) -> bool:
+        return True  # dsprites (the shape) and digits (the digit) both carry labels
+
     def train_size(self) -> int | None:
         if self.n_train is not None:
             return self.n_train
@@ -71,8 +74,10 @@ class TrainConfig(_Strict):
     steps: pydantic.PositiveInt = 3000
     batch_size: pydantic.PositiveInt = 64
     lr: pydantic.PositiveFloat = 1e-3
-    kl_warmup_steps: pydantic.NonNegativeInt = pydantic.Field(
-        0, description="linear KL warm-up from 0 to 1 over this many steps (0: off)"
+    kl_warmup_steps: pydantic.NonNegativeInt | None = pydantic.Field(
+        None,
+        description="linear KL warm-up from 0 to 1 over this many steps (0: off; unset: the "
+        "variant's default, 0 for most)",
     )
     free_bits: pydantic.NonNegativeFloat = pydantic.Field(
         0.0, description="nats per latent dim below which the KL is not penalised (0: off)"
@@ -407,6 +412,9 @@ def _validate_trial(
             raise fail(key, problem) from None
         raise fail(f"params.{field}", err["msg"]) from None
 
+    if variants.get(config.variant).needs_labels and not config.dataset.has_labels():
+        raise fail("variant", f"{config.variant!r} needs labels; dataset "
+                              f"{config.dataset.name!r} has none")  # fmt: skip
     shape = config.dataset.image_shape()
     why = ARCHITECTURES[config.architecture].check(shape)
     if why:

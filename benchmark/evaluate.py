@@ -37,7 +37,9 @@ def evaluate(
     torch.manual_seed(seed + 1)  # the one-sample ELBO draws noise: make it repeatable
     x_all, y_all = data.x_test, data.y_test
     n = x_all.shape[0]
+    continuous = model.continuous_latents
     sq_err = recon = kl = 0.0
+    extras: dict[str, float] = {}
     means = []
     for sl in _batches(x_all, cfg.batch_size):
         x = x_all[sl].to(device)
@@ -46,25 +48,39 @@ def evaluate(
         out = model.loss(x, y)
         recon += out.recon.item() * x.shape[0]
         kl += out.kl.item() * x.shape[0]
-        means.append(model.encode(x, y).mean.cpu())
+        for key, value in out.extras.items():
+            extras[key] = extras.get(key, 0.0) + float(value) * x.shape[0]
+        if continuous:
+            means.append(model.encode(x, y).mean.cpu())
     pixels = math.prod(data.image_shape)
     metrics = {
         "mse": sq_err / (n * pixels),
         "recon": recon / n,
         "kl": kl / n,
         "elbo": -(recon + kl) / n,
-        "active_units": float(active_units(torch.cat(means))),
+        **{key: total / n for key, total in extras.items()},
     }
-    notes = {"eval_points": str(n)}
+    notes = {"eval_points": str(n), **model.notes()}
+    if not continuous:
+        for key in ("mig", "active_units", "nll"):
+            notes.setdefault(key, f"not applicable: {model.name} has discrete latents")
+        return metrics, notes
+    metrics["active_units"] = float(active_units(torch.cat(means)))
+    notes["representation"] = model.representation
 
     if "mig" in cfg.metrics:
         if data.sample_factors is None:
             notes["mig"] = f"not applicable: {data.name} has no ground-truth factors"
         else:
             imgs, factors = data.sample_factors(cfg.mig_points, np.random.default_rng(seed))
-            codes = torch.cat(
-                [model.encode(imgs[sl].to(device)).mean.cpu() for sl in _batches(imgs, 1000)]
-            )
+            labels = None
+            if data.label_factor is not None:
+                labels = torch.from_numpy(factors[:, data.label_factor])
+            codes = torch.cat([
+                model.encode(imgs[sl].to(device), None if labels is None else labels[sl].to(device))
+                .mean.cpu()
+                for sl in _batches(imgs, 1000)
+            ])  # fmt: skip
             metrics["mig"] = mig(codes.numpy(), factors, n_bins=cfg.mig_bins)
             metrics["mig_num_points"] = float(cfg.mig_points)
             metrics["mig_bins"] = float(cfg.mig_bins)
@@ -73,7 +89,7 @@ def evaluate(
                 f"uniformly drawn factor classes ({', '.join(data.factor_names)}), "
                 f"{cfg.mig_bins} bins"
             )
-            notes["mig_representation"] = "mean"
+            notes["mig_representation"] = model.representation
 
     if "nll" in cfg.metrics:
         x = x_all[: cfg.nll_points].to(device)

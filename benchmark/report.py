@@ -37,6 +37,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "n_params": ("Parameters", ",.0f"),
     "train_seconds": ("Train time (s)", ".0f"),
 }
+NO_SPREAD = {"n_params"}  # the same for every seed: a ± 0 would be noise
 ALWAYS = ("variant", "architecture", "latent_dim", "beta", "seed")
 HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed"}
 
@@ -154,7 +155,10 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         if r["n_finished"] == 0:
             cells += [r["not_finished"] or "–"] * len(metrics)
         else:
-            cells += [_cell(r[f"{m}_mean"], r[f"{m}_std"], METRICS[m][1]) for m in metrics]
+            cells += [
+                _cell(r[f"{m}_mean"], math.nan if m in NO_SPREAD else r[f"{m}_std"], METRICS[m][1])
+                for m in metrics
+            ]
         seeds = f"{r['n_finished']}/{r['n_trials']}"
         if r["not_finished"]:
             seeds += f" ({r['not_finished']})"

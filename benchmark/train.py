@@ -60,6 +60,9 @@ def train(
     check_every = 1 if device.type == "cpu" else cfg.log_every
     sums = torch.zeros(3, device=device)
     history: list[dict[str, float]] = []
+    warmup = cfg.kl_warmup_steps
+    if warmup is None:
+        warmup = model.default_kl_warmup_steps
     model.train()
     t0 = t_log = time.perf_counter()
     for step in range(cfg.steps):
@@ -70,7 +73,7 @@ def train(
         out = model.loss(
             x.index_select(0, idx),
             None if y is None else y.index_select(0, idx),
-            kl_weight=kl_weight(step, cfg.kl_warmup_steps),
+            kl_weight=kl_weight(step, warmup),
             free_bits=cfg.free_bits,
         )
         optimizer.zero_grad(set_to_none=True)
@@ -93,7 +96,7 @@ def train(
                 "train_loss": loss,
                 "train_recon": recon,
                 "train_kl": kl,
-                "kl_weight": kl_weight(step, cfg.kl_warmup_steps),
+                "kl_weight": kl_weight(step, warmup),
                 "images_per_second": done_in_window * batch / max(now - t_log, 1e-9),
             }
             history.append(record)

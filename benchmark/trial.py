@@ -89,6 +89,11 @@ def run_trial(
         _write_json(workdir / "result.json", result)
         return result
     result.update(train_seconds=fit.seconds, train_images_per_second=fit.images_per_second)
+    t_after = time.perf_counter()
+    after = model.after_training(x_train, y_train, seed=config.seed)
+    if after:
+        result.update(after)
+        result["after_training_seconds"] = time.perf_counter() - t_after
 
     t1 = time.perf_counter()
     metrics, notes = evaluate(model, data, config.eval, device=dev, seed=config.seed)

@@ -48,7 +48,7 @@ def test_smoke_sweep_logs_one_parent_and_one_run_per_trial(smoke):
         assert 0 < m["mse"] < 0.25 and m["kl"] >= 0 and m["elbo"] < 0
         assert m["elbo"] == pytest.approx(-(m["recon"] + m["kl"]))
         assert 0 <= m["mig"] <= 1 and m["mig_num_points"] == 500 and m["mig_bins"] == 20
-        assert run.data.tags["vaebench.note.mig_representation"] == "mean"
+        assert run.data.tags["vaebench.note.mig_representation"] == "posterior mean"
         curve = client.get_metric_history(run.info.run_id, "train_loss")
         assert [c.step for c in curve] == [20, 40, 60]
         assert curve[-1].value < curve[0].value  # training made progress

@@ -10,6 +10,14 @@ unknown keys rejected) and these methods, all on batches of images in [0, 1] sha
 - `sample(n, y=None, generator=None)`: pixel means decoded from prior draws.
 - `log_likelihood(x, y=None, k=...)`: the importance-sampled estimate of log p(x) per example;
   a variant where it is undefined raises `NotImplementedError` saying so.
+- `after_training(x_train, y_train, *, seed) -> dict`: runs once after the training loop (e.g.
+  VQ-VAE fits its learned prior there); returns metrics to record.
+- `notes() -> dict[str, str]`: how this variant's numbers are to be read (recorded with the run).
+
+Class attributes: `needs_labels` (the config validator rejects unlabelled datasets),
+`continuous_latents` (False: MIG, active units and IS-NLL are reported as not applicable),
+`representation` (what MIG and active units score) and `default_kl_warmup_steps` (used when a
+sweep leaves `train.kl_warmup_steps` unset).
 """
 
 from __future__ import annotations
@@ -52,6 +60,9 @@ class Variant(nn.Module):
     name: ClassVar[str] = ""
     Config: ClassVar[type[VariantConfig]] = VariantConfig
     needs_labels: ClassVar[bool] = False
+    continuous_latents: ClassVar[bool] = True
+    representation: ClassVar[str] = "posterior mean"
+    default_kl_warmup_steps: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -94,6 +105,14 @@ class Variant(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100
     ) -> torch.Tensor:
         raise NotImplementedError(f"{self.name}: importance-sampled log p(x) is not defined")
+
+    def after_training(
+        self, x_train: torch.Tensor, y_train: torch.Tensor | None, *, seed: int
+    ) -> dict[str, float]:
+        return {}
+
+    def notes(self) -> dict[str, str]:
+        return {}
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

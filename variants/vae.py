@@ -6,20 +6,13 @@ reparameterisation; recon is summed over pixels and KL over latent dims (`varian
 
 from __future__ import annotations
 
-import math
-
 import pydantic
 import torch
 
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
-from variants.losses import (
-    bernoulli_nll,
-    free_bits,
-    gaussian_kl,
-    gaussian_log_prob,
-    standard_normal_log_prob,
-)
+from variants.likelihood import importance_sampled_log_likelihood
+from variants.losses import bernoulli_nll, free_bits, gaussian_kl
 from variants.registry import register
 
 
@@ -79,22 +72,15 @@ class VAE(Variant):
 
     @torch.no_grad()
     def log_likelihood(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100, chunk: int = 64
+        self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100
     ) -> torch.Tensor:
-        """log p(x) ≈ log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x); shape (B,), nats."""
-        post = self.encode(x)
-        std = (0.5 * post.logvar).exp()
-        log_w = []
-        for start in range(0, k, chunk):
-            m = min(chunk, k - start)
-            z = post.mean + std * torch.randn(m, *post.mean.shape, device=x.device)
-            logits = self.decoder(z.flatten(0, 1)).unflatten(0, (m, x.shape[0]))
-            log_w.append(
-                -bernoulli_nll(logits, x)
-                + standard_normal_log_prob(z)
-                - gaussian_log_prob(z, post.mean, post.logvar)
-            )
-        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+        """Importance-sampled log p(x) with q(z|x) as the proposal; shape (B,), nats."""
+
+        def log_px_given_z(z: torch.Tensor) -> torch.Tensor:
+            logits = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])
+            return -bernoulli_nll(logits, x)
+
+        return importance_sampled_log_likelihood(self.encode(x), log_px_given_z, k)
 
 
 @register("beta_vae")

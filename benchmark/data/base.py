@@ -33,6 +33,9 @@ class Dataset:
     factor_sizes: tuple[int, ...]
     fingerprint: str
     sample_factors: FactorSampler | None
+    # Which factor is the class label (dSprites: the shape), so that label-conditioned variants
+    # can encode images drawn by `sample_factors`; None when labels are not a factor.
+    label_factor: int | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -194,6 +194,7 @@ def _make_dataset(
         factor_sizes=factor_sizes,
         fingerprint=fp,
         sample_factors=sampler,
+        label_factor=0,
     )
 
 
