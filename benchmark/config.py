@@ -31,8 +31,9 @@ import variants
 from variants.architectures import ARCHITECTURES
 
 MAX_TRIALS = 500  # larger grids need --yes: a typo such as seed: [0..1000] should not run all night
-METRICS = ("mse", "kl", "elbo", "active_units", "mig", "nll")
+METRICS = ("mse", "kl", "elbo", "active_units", "mig", "nll", "fid")
 DATASET_NAMES = ("dsprites", "digits")
+DATASET_SIZES = {"dsprites": 737_280, "digits": 1797}
 
 
 class ConfigError(Exception):
@@ -56,6 +57,31 @@ class DatasetConfig(_Strict):
     split_seed: pydantic.NonNegativeInt = 0
     path: str | None = pydantic.Field(None, description="the real dSprites .npz, if you have it")
 
+    @pydantic.field_validator("resolution")
+    @classmethod
+    def _known_resolution(cls, v: int | None, info: pydantic.ValidationInfo) -> int | None:
+        allowed = {"dsprites": (16, 32, 64), "digits": (8,)}.get(info.data.get("name"), ())
+        if v is not None and allowed and v not in allowed:
+            raise ValueError(
+                f"{v} is not allowed for {info.data['name']}; allowed: "
+                + ", ".join(map(str, allowed))
+            )
+        return v
+
+    @pydantic.model_validator(mode="after")
+    def _split_fits(self) -> DatasetConfig:
+        total = DATASET_SIZES[self.name]
+        if self.n_test + (self.n_train or 1) > total:
+            raise ValueError(
+                f"n_train + n_test = {(self.n_train or 0) + self.n_test} exceeds the {total} "
+                f"images of {self.name}"
+            )
+        if self.path is not None and not Path(self.path).expanduser().is_file():
+            raise ValueError(f"path {self.path!r} does not exist (the real dSprites .npz)")
+        if self.path is not None and self.name != "dsprites":
+            raise ValueError(f"path is only for dsprites (the real .npz), not {self.name}")
+        return self
+
     def image_shape(self) -> tuple[int, int, int]:
         if self.name == "digits":
             return (1, 8, 8)
@@ -67,7 +93,7 @@ class DatasetConfig(_Strict):
     def train_size(self) -> int | None:
         if self.n_train is not None:
             return self.n_train
-        return 1797 - self.n_test if self.name == "digits" else 737_280 - self.n_test
+        return DATASET_SIZES[self.name] - self.n_test
 
 
 class TrainConfig(_Strict):
@@ -86,7 +112,7 @@ class TrainConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    metrics: list[Literal["mse", "kl", "elbo", "active_units", "mig", "nll"]] = [
+    metrics: list[Literal["mse", "kl", "elbo", "active_units", "mig", "nll", "fid"]] = [
         "mse", "kl", "elbo", "active_units", "mig"
     ]  # fmt: skip
     batch_size: pydantic.PositiveInt = 500
@@ -412,7 +438,11 @@ def _validate_trial(
             raise fail(key, problem) from None
         raise fail(f"params.{field}", err["msg"]) from None
 
-    if variants.get(config.variant).needs_labels and not config.dataset.has_labels():
+    cls = variants.get(config.variant)
+    if config.train.free_bits > 0 and not cls.supports_free_bits:
+        raise fail("train.free_bits", f"variant {config.variant!r} does not support free bits; "
+                                      "allowed: 0")  # fmt: skip
+    if cls.needs_labels and not config.dataset.has_labels():
         raise fail("variant", f"{config.variant!r} needs labels; dataset "
                               f"{config.dataset.name!r} has none")  # fmt: skip
     shape = config.dataset.image_shape()

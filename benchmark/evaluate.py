@@ -61,6 +61,9 @@ def evaluate(
         **{key: total / n for key, total in extras.items()},
     }
     notes = {"eval_points": str(n), **model.notes()}
+    if "fid" in cfg.metrics:
+        # Said out loud rather than left blank: no FID feature network is wired in yet.
+        notes["fid"] = "not computed: no FID feature network in this version (image-quality issue)"
     if not continuous:
         for key in ("mig", "active_units", "nll"):
             notes.setdefault(key, f"not applicable: {model.name} has discrete latents")

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "elbo": ("ELBO (nats)", ".1f"),
     "nll": ("NLL (nats)", ".1f"),
     "mig": ("MIG", ".3f"),
+    "fid": ("FID", ".1f"),
     "active_units": ("Active units", ".1f"),
     "n_params": ("Parameters", ",.0f"),
     "train_seconds": ("Train time (s)", ".0f"),
@@ -98,7 +102,9 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         row.update(run.data.metrics)
         row["dataset"] = tags.get(f"{TAG}dataset", "")
         row["dataset_fingerprint"] = tags.get(f"{TAG}dataset_fingerprint", "")
-        row["mig_note"] = tags.get(f"{TAG}note.mig", "")
+        for key, value in tags.items():
+            if key.startswith(f"{TAG}note."):
+                row["note." + key[len(f"{TAG}note.") :]] = value
         row["device"] = tags.get(f"{TAG}device", "")
         row["steps"] = _parse(params.get("train.steps", "null"))
         row["batch_size"] = _parse(params.get("train.batch_size", "null"))
@@ -140,14 +146,18 @@ def aggregate(sr: SweepRuns) -> pd.DataFrame:
 
 def _cell(mean: float, std: float, fmt: str) -> str:
     if math.isnan(mean):
-        return "–"
+        return "n/a"
     text = format(mean, fmt)
     return text if math.isnan(std) else f"{text} ± {format(std, fmt)}"
 
 
 def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     keys = [a for a in sr.axes if a != "seed" and a in agg.columns]
-    metrics = [m for m in METRICS if f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any()]
+    metrics = [
+        m for m in METRICS
+        if (f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any())
+        or f"note.{m}" in sr.runs.columns
+    ]  # fmt: skip
     header = [HEADERS.get(k, k) for k in keys] + [METRICS[m][0] for m in metrics] + ["Seeds"]
     rows = []
     for _, r in agg.iterrows():
@@ -156,7 +166,11 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
             cells += [r["not_finished"] or "–"] * len(metrics)
         else:
             cells += [
-                _cell(r[f"{m}_mean"], math.nan if m in NO_SPREAD else r[f"{m}_std"], METRICS[m][1])
+                _cell(
+                    r.get(f"{m}_mean", math.nan),
+                    math.nan if m in NO_SPREAD else r.get(f"{m}_std", math.nan),
+                    METRICS[m][1],
+                )
                 for m in metrics
             ]
         seeds = f"{r['n_finished']}/{r['n_trials']}"
@@ -165,6 +179,13 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         cells.append(seeds)
         rows.append(cells)
     return header, rows
+
+
+def _notes(runs: pd.DataFrame, key: str) -> str:
+    col = f"note.{key}"
+    if col not in runs.columns:
+        return ""
+    return "; ".join(sorted(set(runs[col].dropna()) - {""}))
 
 
 def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
@@ -177,7 +198,8 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
     train = f"{first['steps']} steps, batch {first['batch_size']}, Adam lr {first['lr']}"
     datasets = "; ".join(sorted(set(runs["dataset"]) - {""})) or "unknown"
     prints = ", ".join(sorted(set(runs["dataset_fingerprint"]) - {""}))
-    mig_notes = "; ".join(sorted(set(runs["mig_note"]) - {""})) or "not computed"
+    mig_notes = _notes(runs, "mig") or "not computed"
+    fid_notes = _notes(runs, "fid") or "not computed in this sweep (no feature network)"
     status = runs["status"].value_counts()
     return [
         ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"),
@@ -185,7 +207,7 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Model", ", ".join(constant) + f"; {train}"),
         ("Likelihood", "Bernoulli (BCE summed over pixels), KL summed over latents, nats"),
         ("MIG", mig_notes),
-        ("FID", "not computed in this sweep (no feature network)"),
+        ("FID", fid_notes),
         ("Machine", f"{p.get('machine', '?')}; devices: {', '.join(sorted(set(runs['device']) - {''}))}"),  # noqa: E501
         ("Date", p.get("date", "?")),
         ("Commit", p.get("commit", "?")),
@@ -201,7 +223,25 @@ def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
     lines += [f"- **{k}**: {v}" for k, v in _provenance(sr)]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    notes = _variant_notes(sr)
+    if notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
+
+
+SHARED_NOTES = {"eval_points", "mig", "mig_representation", "fid", "nll"}
+
+
+def _variant_notes(sr: SweepRuns) -> list[str]:
+    """Per-variant notes (e.g. VQ-VAE's constant KL), one line each, deduplicated."""
+    runs = sr.runs
+    out = []
+    cols = [c for c in runs.columns if c.startswith("note.") and c[5:] not in SHARED_NOTES]
+    for variant, g in runs.groupby("variant", sort=False):
+        for col in cols:
+            for text in sorted(set(g[col].dropna()) - {""}):
+                out.append(f"{variant}: {col[5:]}: {text}")
+    return out
 
 
 def _tex_escape(text: str) -> str:
@@ -276,6 +316,26 @@ def figure(sr: SweepRuns, path: Path) -> None:
     plt.close(fig)
 
 
+def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, Path]:
+    """The sample and reconstruction grids of the first finished seed of each grid point."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    client = MlflowClient(tracking_uri=tracking_uri)
+    keys = [a for a in sr.axes if a != "seed"]
+    ok = sr.runs[sr.runs["status"] == "finished"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for _, run in ok.sort_values("index").drop_duplicates(keys or None).iterrows():
+        label = "_".join(f"{k}-{run[k]}" for k in keys) or "all"
+        seed = run.get("seed", 0)
+        for kind in ("samples", "reconstructions"):
+            name = f"{label}_seed-{seed}_{kind}.png"
+            with tempfile.TemporaryDirectory() as tmp:
+                got = Path(client.download_artifacts(run["run_id"], f"{kind}.png", tmp))
+                shutil.copyfile(got, out_dir / name)
+            paths[f"images/{name}"] = out_dir / name
+    return paths
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -303,6 +363,8 @@ def build_report(
         tmp_fig = out / ".figure.tmp.png"
         figure(sr, tmp_fig)
         tmp_fig.replace(paths["figure.png"])
+    if only != "tables":
+        paths.update(export_images(tracking_uri, sr, out / "images"))
     if only == "figures":
         return paths
     agg = aggregate(sr)

@@ -19,7 +19,7 @@ def test_help_documents_every_flag(cli):
 def test_list_variants_one_per_line(cli):
     out = cli("benchmark.run", "--list-variants")
     assert out.returncode == 0
-    assert out.stdout.split() == ["beta_vae", "vae"]
+    assert out.stdout.split() == ["beta_vae", "cvae", "hierarchical", "iwae", "vae", "vqvae"]
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_list_variants_one_per_line(cli):
         (["sweeps/smoke.yaml", "--profile", "paper"], "unknown profile 'paper'"),
         (["sweeps/smoke.yaml", "--override", "train.steps"], "expected key=value"),
         (["sweeps/smoke.yaml", "--override", "train.stepz=3"], "base.train.stepz: unknown key"),
-        (["sweeps/smoke.yaml", "--override", "variant=vqvae"], "unknown variant 'vqvae'"),
+        (["sweeps/smoke.yaml", "--override", "variant=vq_vae"], "unknown variant 'vq_vae'"),
         (["sweeps/smoke.yaml", "--device", "cuda:0"], "CUDA is not available"),
         (["sweeps/smoke.yaml", "--plugin", "no_such_module"], "--plugin no_such_module"),
     ],

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.config import ConfigError, load_sweep, parse_override
+from benchmark.run import main as run_main
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEPS = REPO / "sweeps"
@@ -104,6 +105,41 @@ BAD = [
     ("not a mapping", "- a\n- b\n", "", "must be a mapping"),
     ("missing base", "name: t\n", "base", "required key is missing"),
     ("bad name", ("name: t", "name: 'my sweep'"), "name", "pattern"),
+    (
+        "bad resolution",
+        ("resolution: 16", "resolution: 48"),
+        "base.dataset.resolution",
+        "48 is not allowed for dsprites; allowed: 16, 32, 64",
+    ),
+    ("split too large", ("n_train: 100", "n_train: 737250"), "base.dataset", "exceeds the 737280"),
+    (
+        "missing dataset file",
+        ("n_test: 50}", "n_test: 50, path: /no/such.npz}"),
+        "base.dataset",
+        "'/no/such.npz' does not exist",
+    ),
+    (
+        "negative lr",
+        ("batch_size: 8}", "batch_size: 8, lr: -0.1}"),
+        "base.train.lr",
+        "greater than 0",
+    ),
+    (
+        "unknown metric",
+        (
+            "  train: {steps: 10, batch_size: 8}",
+            "  train: {steps: 10, batch_size: 8}\n  eval: {metrics: [mse, fidd]}",
+        ),
+        "base.eval.metrics",
+        "Input should be 'mse'",
+    ),
+    ("negative resources", GOOD + "resources: {cpu: -1}\n", "resources.cpu", "greater than 0"),
+    (
+        "beta on vqvae",
+        ("variant: beta_vae", "variant: vqvae"),
+        "grid.beta",
+        "not a parameter of variant 'vqvae'",
+    ),
 ]
 
 
@@ -121,15 +157,23 @@ def test_good_file_expands(tmp_path):
     assert len(load_sweep(_write(tmp_path, GOOD)).trials) == 6
 
 
-@pytest.mark.parametrize("desc,text,key,expected", BAD, ids=[b[0] for b in BAD])
-def test_bad_file_is_one_clear_error(tmp_path, desc, text, key, expected):
+def _bad_file(tmp_path: Path, desc: str, text) -> Path:
     if desc == "conv4 on 8x8 digits":
         text = ("name: dsprites, resolution: 16, n_train: 100, n_test: 50",
                 "name: digits, n_test: 297")  # fmt: skip
         path = _write(tmp_path, text)
         path.write_text(path.read_text().replace("architecture: mlp2", "architecture: conv4"))
-    else:
-        path = _write(tmp_path, text)
+        return path
+    return _write(tmp_path, text)
+
+
+def test_the_corpus_is_large():
+    assert len(BAD) >= 25
+
+
+@pytest.mark.parametrize("desc,text,key,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_file_is_one_clear_error(tmp_path, desc, text, key, expected):
+    path = _bad_file(tmp_path, desc, text)
     with pytest.raises(ConfigError) as info:
         load_sweep(path)
     err = info.value
@@ -161,3 +205,36 @@ def test_unknown_profile_and_huge_grid(tmp_path):
 def test_missing_file_lists_the_sweeps(tmp_path):
     with pytest.raises(ConfigError, match="no such sweep file; sweep files there: "):
         load_sweep(SWEEPS / "beta_tradeof.yaml")
+
+
+@pytest.mark.parametrize(
+    "overrides,key,expected",
+    [
+        (["variant=iwae", "beta=null", "train.free_bits=0.5"], "base.train.free_bits",
+         "does not support free bits; allowed: 0"),
+        (["variant=iwae"], "grid.beta", "not a parameter of variant 'iwae' (its parameters: k)"),
+        (["variant=vqvae"], "grid.beta", "not a parameter of variant 'vqvae'"),
+        (["variant=iwae", "beta=null", "params.kk=3"], "base.params.kk",
+         "not a parameter of variant 'iwae'"),
+        (["variant=iwae", "beta=null", "params.k=0"], "base.params.k",
+         "greater than or equal to 1"),
+    ],
+)  # fmt: skip
+def test_variant_specific_rejections(overrides, key, expected):
+    with pytest.raises(ConfigError) as info:
+        load_sweep(SWEEPS / "smoke.yaml", overrides=overrides)
+    assert info.value.key == key
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("desc,text,key,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_file_through_the_cli_exits_2_and_writes_nothing(tmp_path, capsys, desc, text, key,
+                                                             expected):  # fmt: skip
+    path = _bad_file(tmp_path, desc, text)
+    results = tmp_path / "results"
+    assert run_main([str(path), "--results-dir", str(results)]) == 2
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and expected in lines[0]
+    assert "Traceback" not in out.err + out.out
+    assert not results.exists()

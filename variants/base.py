@@ -17,7 +17,8 @@ unknown keys rejected) and these methods, all on batches of images in [0, 1] sha
 Class attributes: `needs_labels` (the config validator rejects unlabelled datasets),
 `continuous_latents` (False: MIG, active units and IS-NLL are reported as not applicable),
 `representation` (what MIG and active units score) and `default_kl_warmup_steps` (used when a
-sweep leaves `train.kl_warmup_steps` unset).
+sweep leaves `train.kl_warmup_steps` unset), `supports_free_bits` (False: a sweep setting
+`train.free_bits` is rejected).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Variant(nn.Module):
     continuous_latents: ClassVar[bool] = True
     representation: ClassVar[str] = "posterior mean"
     default_kl_warmup_steps: ClassVar[int] = 0
+    supports_free_bits: ClassVar[bool] = True
 
     def __init__(
         self,

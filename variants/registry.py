@@ -49,4 +49,8 @@ def names() -> list[str]:
 
 def _load_builtins() -> None:
     # Imported lazily so that `variants.registry` has no import cycle with the variant modules.
+    import variants.cvae  # noqa: F401
+    import variants.hierarchical  # noqa: F401
+    import variants.iwae  # noqa: F401
     import variants.vae  # noqa: F401
+    import variants.vqvae  # noqa: F401
