@@ -58,6 +58,8 @@ class SweepRuns:
 
 
 def _parse(value: str):
+    if value == "None":  # MLflow stores params as str(); an unset value comes back as "None"
+        return None
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError:
@@ -194,6 +196,7 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
     constant = [
         f"{k} {first[k]}" for k in ("variant", "architecture", "latent_dim", "beta")
         if k in runs.columns and k not in sr.axes and runs[k].nunique(dropna=False) == 1
+        and pd.notna(first[k])
     ]  # fmt: skip
     train = f"{first['steps']} steps, batch {first['batch_size']}, Adam lr {first['lr']}"
     datasets = "; ".join(sorted(set(runs["dataset"]) - {""})) or "unknown"
@@ -239,7 +242,7 @@ def _variant_notes(sr: SweepRuns) -> list[str]:
     cols = [c for c in runs.columns if c.startswith("note.") and c[5:] not in SHARED_NOTES]
     for variant, g in runs.groupby("variant", sort=False):
         for col in cols:
-            for text in sorted(set(g[col].dropna()) - {""}):
+            for text in sorted(set(g[col].dropna()) - {"", "posterior mean"}):
                 out.append(f"{variant}: {col[5:]}: {text}")
     return out
 
@@ -301,7 +304,9 @@ def figure(sr: SweepRuns, path: Path) -> None:
                     sorted(df[x].unique()), labels=[f"{v:g}" for v in sorted(df[x].unique())]
                 )
         else:
-            sns.pointplot(data=df, x=x, y=m, hue=hue, errorbar="sd", ax=ax)
+            # Categories have no order: points with error bars, no connecting line.
+            sns.pointplot(data=df, x=x, y=m, hue=hue, errorbar="sd", linestyle="none", ax=ax)
+            ax.tick_params(axis="x", rotation=30)
         ax.set_xlabel(HEADERS.get(x, x))
         ax.set_ylabel(METRICS[m][0])
         ax.grid(alpha=0.3)

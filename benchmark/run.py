@@ -146,6 +146,8 @@ def _run(sweep, args: argparse.Namespace) -> int:
         )  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
+    # Tune catches Ctrl-C itself and returns early: trials without a final status were cut off.
+    interrupted = interrupted or len(statuses) < len(sweep.trials)
     counts: dict[str, int] = {}
     for index in range(len(sweep.trials)):
         status = statuses.get(index, "not run")

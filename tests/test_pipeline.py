@@ -29,8 +29,8 @@ def test_dvc_repro_builds_the_smoke_results(tmp_path):
         shutil.copytree(REPO / folder, work / folder, ignore=ignore)
     shutil.copy(REPO / ".dvcignore", work / ".dvcignore")
     pipeline = (REPO / "dvc.yaml").read_text()
-    assert "- sweeps: [beta_tradeoff]" in pipeline
-    smoke = pipeline.replace("- sweeps: [beta_tradeoff]", "- sweeps: [smoke]")
+    assert "- sweeps: [beta_tradeoff, variants]" in pipeline
+    smoke = pipeline.replace("- sweeps: [beta_tradeoff, variants]", "- sweeps: [smoke]")
     (work / "dvc.yaml").write_text(smoke)
 
     assert _dvc("init", "--no-scm", cwd=work).returncode == 0
