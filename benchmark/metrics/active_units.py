@@ -14,12 +14,14 @@ import numbers
 
 import numpy as np
 
+from benchmark.metrics.arrays import to_numpy
+
 __all__ = ["active_units", "latent_variances"]
 
 
 def latent_variances(means) -> np.ndarray:
     """Population variance (ddof=0, float64) over points of each latent mean, shape (d,)."""
-    m = _to_numpy(means)
+    m = to_numpy(means, "means")
     if m.ndim != 2:
         raise ValueError(f"means must be 2-D (N, d), got ndim={m.ndim} with shape {m.shape}")
     if m.shape[0] < 2:
@@ -53,16 +55,3 @@ def active_units(means, threshold: float = 0.01) -> int:
     ):
         raise ValueError(f"threshold must be a finite non-negative number, got {threshold!r}")
     return int(np.count_nonzero(latent_variances(means) > threshold))
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
-        t = x.detach().cpu()
-        try:
-            return t.numpy()
-        except TypeError:  # e.g. bfloat16, which numpy lacks
-            return t.float().numpy()
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"means could not be converted to a numpy array: {exc}") from exc

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from benchmark.metrics.arrays import to_numpy
+
 __all__ = ["MIGResult", "mig", "mig_details"]
 
 _EPS = np.finfo(np.float64).eps
@@ -153,27 +155,14 @@ def _plugin_mi_sum(terms: np.ndarray) -> float:
     return float(np.clip(terms.sum(), 0.0, None))
 
 
-def _to_numpy(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
-        t = x.detach().cpu()
-        try:
-            return t.numpy()
-        except TypeError:  # e.g. bfloat16, which numpy lacks
-            return t.float().numpy()
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} could not be converted to a numpy array: {exc}") from exc
-
-
 def _validate(latents, factors, n_bins) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
         raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}")
     if n_bins < 2:
         raise ValueError(f"n_bins must be >= 2, got {n_bins}")
 
-    z = _to_numpy(latents, "latents")
-    y = _to_numpy(factors, "factors")
+    z = to_numpy(latents, "latents")
+    y = to_numpy(factors, "factors")
     if z.ndim != 2:
         raise ValueError(f"latents must be 2-D (N, d), got ndim={z.ndim} with shape {z.shape}")
     if y.ndim != 2:
