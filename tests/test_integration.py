@@ -2,6 +2,7 @@
 
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -74,8 +75,7 @@ def test_smoke_sweep_writes_tables_and_report_rebuilds_them(smoke):
     before = {
         p.name: p.read_bytes() for p in out_dir.iterdir() if p.suffix in (".md", ".csv", ".tex")
     }
-    for p in out_dir.iterdir():
-        p.unlink()
+    shutil.rmtree(out_dir)
     out = run_cli("benchmark.report", "sweeps/smoke.yaml", "--results-dir", str(results))
     assert out.returncode == 0, out.stderr
     after = {
@@ -83,6 +83,9 @@ def test_smoke_sweep_writes_tables_and_report_rebuilds_them(smoke):
     }
     assert after == before
     assert (out_dir / "figure.png").exists()
+    images = sorted(p.name for p in (out_dir / "images").iterdir())
+    assert images == [f"beta-{b}_seed-0_{kind}.png" for b in (1.0, 4.0)
+                      for kind in ("reconstructions", "samples")]  # fmt: skip
 
 
 def test_a_diverging_trial_does_not_take_the_sweep_down(tmp_path):

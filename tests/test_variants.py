@@ -12,7 +12,8 @@ ALL = ["beta_vae", "cvae", "hierarchical", "iwae", "vae", "vqvae"]
 
 
 def test_all_six_variants_are_registered():
-    assert variants.names() == ALL
+    # Other tests in this process may have registered the test plugin "nan_vae".
+    assert [n for n in variants.names() if n != "nan_vae"] == ALL
 
 
 @pytest.mark.parametrize("name", ALL)
