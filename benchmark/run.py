@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.sweep:
         return _fail("no sweep file given; e.g. python -m benchmark.run sweeps/smoke.yaml")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        return _fail(f"--num-cpus: {args.num_cpus} is not allowed; allowed: an integer >= 1")
 
     from benchmark.config import ConfigError, load_sweep
     from benchmark.manifest import pick_device
