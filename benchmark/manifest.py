@@ -79,7 +79,12 @@ def pick_device(requested: str = "auto") -> torch.device:
     """'auto' → CUDA when available, else CPU; anything else is used as given."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError as e:
+        raise ValueError(
+            f"--device {requested}: not a torch device; allowed: auto, cpu, cuda, cuda:N ({e})"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {requested}: CUDA is not available on this machine")
     return device

@@ -33,7 +33,7 @@ def test_list_variants_one_per_line(cli):
         (["sweeps/smoke.yaml", "--device", "cuda:0"], "CUDA is not available"),
         (["sweeps/smoke.yaml", "--plugin", "no_such_module"], "--plugin no_such_module"),
         (["sweeps/smoke.yaml", "--num-cpus", "0"], "--num-cpus: 0 is not allowed"),
-        (["sweeps/smoke.yaml", "--device", "tpu"], "tpu"),
+        (["sweeps/smoke.yaml", "--device", "tpu"], "--device tpu: not a torch device; allowed"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, args, expected):
