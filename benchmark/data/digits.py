@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits as _sklearn_digits
 
 from .base import DataError, Dataset
 from .splits import fingerprint, split_indices
@@ -24,7 +23,10 @@ def check_resolution(resolution: object) -> int:
 
 def load_digits(n_train: int | None, n_test: int, split_seed: int) -> Dataset:
     """Digits scaled to [0, 1] by /16, split by a fixed permutation drawn from split_seed."""
-    bunch = _sklearn_digits()
+    # Imported here: scikit-learn takes seconds to import, and most runs only use dSprites.
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
     # Keep the exact integer counts for hashing: they are the data, the floats are derived.
     counts = np.asarray(bunch.images).round().astype(np.uint8)
     labels = np.asarray(bunch.target, dtype=np.int64)
