@@ -86,8 +86,12 @@ def test_fingerprint_changes_with_seed_params_and_pixels(small: Dataset) -> None
     )
     # Binary float data hashes like the same data as uint8.
     assert base == fingerprint(
-        "d", {"a": 1}, train_idx=train, test_idx=test,
-        x_train=x[:4].astype(np.float32), x_test=x[4:].astype(np.float32),
+        "d",
+        {"a": 1},
+        train_idx=train,
+        test_idx=test,
+        x_train=x[:4].astype(np.float32),
+        x_test=x[4:].astype(np.float32),
     )
 
 
@@ -96,7 +100,11 @@ def test_fingerprint_is_stable_across_processes(small: Dataset) -> None:
     args = ["--resolution", "32", "--n-train", "300", "--n-test", "100"]
     out = subprocess.run(
         [sys.executable, "-m", "benchmark.data", "dsprites", *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     ).stdout
     assert out.splitlines() == [small.description, f"fingerprint: {small.fingerprint}"]
 
@@ -105,7 +113,10 @@ def test_cli_reports_bad_arguments_without_traceback() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "benchmark.data", "dsprites", "--resolution", "48"],
-        capture_output=True, text=True, cwd=ROOT, env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     assert proc.returncode == 2
     assert "dataset.resolution: 48" in proc.stderr and "Traceback" not in proc.stderr
@@ -157,8 +168,14 @@ def test_flat_index_order_is_dsprites_order_with_posy_fastest() -> None:
 
 def test_each_factor_changes_the_image() -> None:
     base = render_one(2, 3, 5, 10, 20)
-    for changed in ((0, 3, 5, 10, 20), (1, 3, 5, 10, 20), (2, 4, 5, 10, 20),
-                    (2, 3, 6, 10, 20), (2, 3, 5, 11, 20), (2, 3, 5, 10, 21)):
+    for changed in (
+        (0, 3, 5, 10, 20),
+        (1, 3, 5, 10, 20),
+        (2, 4, 5, 10, 20),
+        (2, 3, 6, 10, 20),
+        (2, 3, 5, 11, 20),
+        (2, 3, 5, 10, 21),
+    ):
         assert not np.array_equal(render_one(*changed), base), changed
     # One orientation step (9.2 degrees) is not a symmetry of the square or the ellipse.
     for shape in range(3):
@@ -190,26 +207,37 @@ def test_posx_moves_along_columns_and_posy_along_rows() -> None:
 
 @pytest.mark.parametrize("res", ds.RESOLUTIONS)
 def test_largest_sprites_never_touch_the_border(res: int) -> None:
-    grid = np.array([[s, 5, o, x, y] for s in range(3) for o in range(40)
-                     for x in (0, 31) for y in (0, 31)])
+    grid = np.array(
+        [[s, 5, o, x, y] for s in range(3) for o in range(40) for x in (0, 31) for y in (0, 31)]
+    )
     images = ds.render(grid, res)
     assert images.sum(axis=(1, 2)).min() > 0
     border = images[:, [0, -1], :].sum() + images[:, :, [0, -1]].sum()
     assert border == 0
 
 
-def test_heart_is_upright_at_orientation_zero_and_flips_at_pi() -> None:
-    # Heart: wide lobes on top, a single-pixel-ish tip at the bottom; 20/39 of a turn ~ upside down.
+def upper_half_mass(image: np.ndarray) -> float:
+    """Fraction of on pixels above the middle row of the sprite's bounding box."""
+    rows = np.nonzero(image)[0]
+    return float((rows < (rows.min() + rows.max()) / 2).mean())
+
+
+def test_heart_is_upright_at_orientation_zero_and_flips_half_a_turn_later() -> None:
     heart = render_one(2, 5, 0, 16, 16)
     rows = np.flatnonzero(heart.any(axis=1))
-    top, bottom = heart[rows[0] + 2].sum(), heart[rows[-1] - 1].sum()
-    assert top > 3 * bottom
-    # The notch: the top row has a gap between the two lobes.
+    # Wide lobes on top, a narrow tip at the bottom...
+    assert heart[rows[0] + 2].sum() > 3 * heart[rows[-1] - 1].sum()
+    # ...with a notch between the lobes...
     top_row = np.flatnonzero(heart[rows[0] + 1])
     assert len(top_row) < np.ptp(top_row) + 1
-    flipped = render_one(2, 5, 20, 16, 16)
-    rows = np.flatnonzero(flipped.any(axis=1))
-    assert flipped[rows[-1] - 2].sum() > 3 * flipped[rows[0] + 1].sum()
+    # ...and mirror symmetric (the centre at posX 16 is 0.6 px right of the image centre).
+    cols = np.nonzero(heart)[1]
+    assert abs(np.median(cols) - (0.2 + 0.6 * 16 / 31) * 64 + 0.5) <= 0.5
+    # The mass sits in the lobes, away from the tip: on top at 0, at the bottom ~180 deg later.
+    assert upper_half_mass(heart) > 0.55
+    assert upper_half_mass(render_one(2, 5, 20, 16, 16)) < 0.45
+    # Orientations 0 and 2*pi are the same angle, as in dSprites.
+    assert np.array_equal(render_one(2, 5, 39, 16, 16), heart)
 
 
 def test_render_is_pure_and_independent_of_batching() -> None:
@@ -304,8 +332,9 @@ def fake_npz(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray
     latents = np.concatenate([np.zeros((len(grid), 1), np.int64), grid], axis=1)[rows]
     imgs = ds.render(classes[rows], 64)
     path = tmp_path_factory.mktemp("npz") / ds.NPZ_FILENAME
-    np.savez_compressed(path, imgs=imgs, latents_classes=latents,
-                        latents_values=latents.astype(np.float64))
+    np.savez_compressed(
+        path, imgs=imgs, latents_classes=latents, latents_values=latents.astype(np.float64)
+    )
     lookup = {tuple(g): c for g, c in zip(grid.tolist(), classes, strict=True)}
     return path, lookup
 
@@ -331,6 +360,20 @@ def test_real_npz_loader(fake_npz: tuple[Path, dict], res: int) -> None:
     assert again.fingerprint == data.fingerprint and torch.equal(again.x_train, data.x_train)
 
 
+def test_real_npz_rows_are_streamed_across_blocks(
+    fake_npz: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = fake_npz[0]
+    with np.load(path) as npz:
+        imgs = npz["imgs"]
+    rows = np.array([287, 3, 150, 3, 0, 64, 65, 200])  # unsorted, repeated, block edges
+    monkeypatch.setattr(ds, "_NPZ_BLOCK_BYTES", 64 * 64 * 7)  # 7 rows per block
+    assert np.array_equal(ds._read_npz_rows(path, "imgs", rows), imgs[rows])
+    plain = path.with_name("uncompressed.npz")  # np.savez (stored, not deflated) works too
+    np.savez(plain, imgs=imgs)
+    assert np.array_equal(ds._read_npz_rows(plain, "imgs", rows), imgs[rows])
+
+
 def test_real_npz_everything_not_in_test(fake_npz: tuple[Path, dict]) -> None:
     data = load_dataset("dsprites", path=str(fake_npz[0]), n_test=88)
     assert len(data.x_train) == 200 and len(data.x_test) == 88
@@ -346,8 +389,11 @@ def test_real_npz_missing_or_malformed(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="latents_classes"):
         load_dataset("dsprites", path=str(wrong))
     holes = tmp_path / "holes.npz"
-    np.savez(holes, imgs=np.zeros((2, 64, 64), np.uint8),
-             latents_classes=np.array([[0, 0, 0, 0, 0, 0], [0, 1, 1, 1, 1, 1]]))
+    np.savez(
+        holes,
+        imgs=np.zeros((2, 64, 64), np.uint8),
+        latents_classes=np.array([[0, 0, 0, 0, 0, 0], [0, 1, 1, 1, 1, 1]]),
+    )
     with pytest.raises(DataError, match="complete factor grid"):
         load_dataset("dsprites", path=str(holes))
 
@@ -385,8 +431,10 @@ def test_digits_oversized_split_is_an_error_not_a_clamp() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"name": "dsprites", "resolution": 48},
-         r"^dataset\.resolution: 48 is not allowed for dsprites; allowed: 16, 32, 64$"),
+        (
+            {"name": "dsprites", "resolution": 48},
+            r"^dataset\.resolution: 48 is not allowed for dsprites; allowed: 16, 32, 64$",
+        ),
         ({"name": "dsprites", "resolution": 128}, r"dataset\.resolution.*16, 32, 64"),
         ({"name": "digits", "resolution": 16, "n_test": 297}, r"dataset\.resolution.*allowed: 8"),
         ({"name": "mnist"}, r"dataset\.name: 'mnist'.*dsprites, digits"),

@@ -60,6 +60,8 @@ _CENTRES = (_CENTRE_MIN + _CENTRE_SPAN * POSITIONS).astype(np.float32)
 
 # Pixels (images x H x W) per vectorised chunk: bounds each float32 temporary to 8 MB.
 _CHUNK_PIXELS = 2**21
+# Bytes of the real file decompressed per read: bounds memory while streaming 3 GB of imgs.
+_NPZ_BLOCK_BYTES = 2**25
 _PROGRESS_THRESHOLD = 100_000
 
 
@@ -260,10 +262,14 @@ def load_dsprites_like(
     arrays = _read_cache(cache, train_idx, test_idx) if cache and cache.exists() else None
     if arrays is None:
         f_train, f_test = index_to_classes(train_idx), index_to_classes(test_idx)
-        progress = len(train_idx) + len(test_idx) > _PROGRESS_THRESHOLD
+        n_all = len(train_idx) + len(test_idx)
+        # One call, so a big render reports one progress count rather than two.
+        images = render(
+            np.concatenate([f_test, f_train]), resolution, progress=n_all > _PROGRESS_THRESHOLD
+        )
         arrays = {
-            "x_train": render(f_train, resolution, progress=progress),
-            "x_test": render(f_test, resolution, progress=progress),
+            "x_train": images[len(test_idx) :],
+            "x_test": images[: len(test_idx)],
             "factors_train": f_train,
             "factors_test": f_test,
             "train_idx": train_idx,
@@ -304,7 +310,7 @@ def _read_npz_rows(path: Path, key: str, rows: np.ndarray) -> np.ndarray:
     """Rows `rows` of array `key` of an npz, streamed block by block.
 
     np.load would materialise the whole array (3 GB for dSprites' imgs) just to keep a few
-    thousand rows; streaming keeps memory at one ~32 MB block plus the result.
+    thousand rows; streaming keeps memory at one _NPZ_BLOCK_BYTES block plus the result.
     """
     order = np.argsort(rows, kind="stable")
     wanted = rows[order]
@@ -324,7 +330,7 @@ def _read_npz_rows(path: Path, key: str, rows: np.ndarray) -> np.ndarray:
             row_shape = tuple(shape[1:])
             row_bytes = dtype.itemsize * math.prod(row_shape)
             out = np.empty((len(rows), *row_shape), dtype=dtype)
-            block = max(1, 2**25 // max(row_bytes, 1))
+            block = max(1, _NPZ_BLOCK_BYTES // max(row_bytes, 1))
             pos = 0
             for start in range(0, shape[0], block):
                 if pos == len(wanted):
