@@ -28,12 +28,11 @@ import pydantic
 import yaml
 
 import variants
+from benchmark.data import SPECS, DatasetSpec
 from variants.architectures import ARCHITECTURES
 
 MAX_TRIALS = 500  # larger grids need --yes: a typo such as seed: [0..1000] should not run all night
 METRICS = ("mse", "kl", "elbo", "active_units", "mig", "nll", "fid")
-DATASET_NAMES = ("dsprites", "digits")
-DATASET_SIZES = {"dsprites": 737_280, "digits": 1797}
 
 
 class ConfigError(Exception):
@@ -50,50 +49,65 @@ class _Strict(pydantic.BaseModel):
 
 
 class DatasetConfig(_Strict):
-    name: Literal["dsprites", "digits"]
-    resolution: int | None = pydantic.Field(None, description="image side; dsprites: 16/32/64")
+    """Which data and which split; what each dataset allows comes from `benchmark.data.SPECS`."""
+
+    name: str
+    resolution: int | None = pydantic.Field(None, description="image side; None: the default")
     n_train: pydantic.PositiveInt | None = pydantic.Field(None, description="None: all the rest")
     n_test: pydantic.PositiveInt = 2000
     split_seed: pydantic.NonNegativeInt = 0
     path: str | None = pydantic.Field(None, description="the real dSprites .npz, if you have it")
+    data_root: str | None = pydantic.Field(
+        None,
+        description="folder of downloadable datasets (default: $VAEBENCH_DATA_ROOT, else "
+        "~/.cache/vaebench/datasets); Fashion-MNIST is also found in /usr/share/datasets",
+    )
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _known_name(cls, v: str) -> str:
+        if v not in SPECS:
+            raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(SPECS)}")
+        return v
 
     @pydantic.field_validator("resolution")
     @classmethod
     def _known_resolution(cls, v: int | None, info: pydantic.ValidationInfo) -> int | None:
-        allowed = {"dsprites": (16, 32, 64), "digits": (8,)}.get(info.data.get("name"), ())
-        if v is not None and allowed and v not in allowed:
+        spec = SPECS.get(info.data.get("name", ""))
+        if v is not None and spec is not None and v not in spec.resolutions:
             raise ValueError(
-                f"{v} is not allowed for {info.data['name']}; allowed: "
-                + ", ".join(map(str, allowed))
+                f"{v} is not allowed for {spec.name}; allowed: "
+                + ", ".join(map(str, sorted(spec.resolutions)))
             )
         return v
 
     @pydantic.model_validator(mode="after")
     def _split_fits(self) -> DatasetConfig:
-        total = DATASET_SIZES[self.name]
-        if self.n_test + (self.n_train or 1) > total:
-            raise ValueError(
-                f"n_train + n_test = {(self.n_train or 0) + self.n_test} exceeds the {total} "
-                f"images of {self.name}"
-            )
+        spec = self.spec
+        problem = spec.check_split(self.n_train, self.n_test)
+        if problem:
+            raise ValueError(problem)
+        if self.path is not None and not spec.accepts_path:
+            raise ValueError(f"path is only for dsprites (the real .npz), not {self.name}")
         if self.path is not None and not Path(self.path).expanduser().is_file():
             raise ValueError(f"path {self.path!r} does not exist (the real dSprites .npz)")
-        if self.path is not None and self.name != "dsprites":
-            raise ValueError(f"path is only for dsprites (the real .npz), not {self.name}")
+        if self.data_root is not None and not spec.accepts_data_root:
+            allowed = ", ".join(n for n, s in SPECS.items() if s.accepts_data_root)
+            raise ValueError(f"data_root is only for {allowed}, not {self.name}")
         return self
 
+    @property
+    def spec(self) -> DatasetSpec:
+        return SPECS[self.name]
+
     def image_shape(self) -> tuple[int, int, int]:
-        if self.name == "digits":
-            return (1, 8, 8)
-        return (1, self.resolution or 64, self.resolution or 64)
+        return self.spec.image_shape(self.resolution)
 
     def has_labels(self) -> bool:
-        return True  # dsprites (the shape) and digits (the digit) both carry labels
+        return self.spec.labelled
 
     def train_size(self) -> int | None:
-        if self.n_train is not None:
-            return self.n_train
-        return DATASET_SIZES[self.name] - self.n_test
+        return self.spec.train_images(self.n_train, self.n_test)
 
 
 class TrainConfig(_Strict):

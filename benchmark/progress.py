@@ -21,15 +21,22 @@ class Progress:
     far (evaluation time is included in that rate once a trial has finished).
     """
 
-    def __init__(self, steps_per_trial: list[int], every: float = 10.0, out: TextIO = sys.stdout):
-        self.total = sum(steps_per_trial)
+    def __init__(
+        self,
+        steps_per_trial: list[int],
+        every: float = 10.0,
+        out: TextIO = sys.stdout,
+        already_done: frozenset[int] | set[int] = frozenset(),
+    ):
+        # Trials finished by an earlier, interrupted attempt count as done but not in the rate.
         self.steps = dict(enumerate(steps_per_trial))
+        self.total = sum(n for i, n in self.steps.items() if i not in already_done)
         self.done: dict[int, int] = {}
         self.n = len(steps_per_trial)
         self.every, self.out = every, out
         self.t0 = time.monotonic()
         self.last_print: dict[int, float] = {}
-        self.finished = 0
+        self.finished = len(already_done)
 
     def _eta(self) -> str:
         done = sum(self.done.values())

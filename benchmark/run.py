@@ -6,6 +6,11 @@ tables and figure to results/<sweep>/.
 
 Exit status: 0 when the sweep ran (even if some trials diverged or failed: they are reported
 as such); 1 with --strict when any trial did not finish; 2 for bad input; 130 on Ctrl-C.
+
+Resume: when the newest run of the same sweep (same trials) did not finish (Ctrl-C, a killed
+driver, a lost machine), rerunning the command continues that run: trials that finished or
+diverged are kept, the others continue from their last checkpoint in their existing MLflow
+runs. `--fresh` starts a new run instead.
 """
 
 from __future__ import annotations
@@ -61,6 +66,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--plugin", action="append", default=[], metavar="MODULE",
         help="import MODULE first so that the variants it registers can be swept; repeatable",
     )  # fmt: skip
+    p.add_argument(
+        "--fresh", action="store_true",
+        help="start a new sweep run even if the last run of this sweep was interrupted "
+        "(default: resume it: finished trials are kept, the others continue from checkpoints)",
+    )  # fmt: skip
+    p.add_argument(
+        "--checkpoint-every", type=int, default=500, metavar="STEPS",
+        help="save each trial's training state every STEPS steps, for resume (0: never; "
+        "default: 500)",
+    )  # fmt: skip
     p.add_argument("--yes", action="store_true", help="allow grids over the trial sanity limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any trial diverged or failed")
     p.add_argument(
@@ -96,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("no sweep file given; e.g. python -m benchmark.run sweeps/smoke.yaml")
     if args.num_cpus is not None and args.num_cpus < 1:
         return _fail(f"--num-cpus: {args.num_cpus} is not allowed; allowed: an integer >= 1")
+    if args.checkpoint_every < 0:
+        return _fail(
+            f"--checkpoint-every: {args.checkpoint_every} is not allowed; allowed: an integer "
+            ">= 0 (0: no checkpoints)"
+        )
 
     from benchmark.config import ConfigError, load_sweep
     from benchmark.manifest import pick_device
@@ -120,32 +140,53 @@ def main(argv: list[str] | None = None) -> int:
 def _run(sweep, args: argparse.Namespace) -> int:
     from benchmark.manifest import manifest
     from benchmark.report import build_report
-    from benchmark.tracking import Tracker, default_tracking_uri, is_local_store
+    from benchmark.tracking import DONE, Tracker, default_tracking_uri, is_local_store
 
     results = Path(args.results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
     uri = args.tracking_uri or default_tracking_uri(results)
     tracker = Tracker(uri, results, sweep.results_name)
     info = manifest()
-    parent = tracker.start_sweep(sweep, info)
+    found = None if args.fresh else tracker.find_resumable(sweep)
+    done: dict[int, str] = {}  # trial index → final status from the interrupted attempt
+    reuse: dict[int, str] = {}  # trial index → its unfinished MLflow run, to continue
+    if found is None:
+        parent = tracker.start_sweep(sweep, info)
+    else:
+        parent, children = found
+        tracker.resume_sweep(parent, info)
+        for t in sweep.trials:
+            run_id, status = children.get(t.config.hash(), (None, None))
+            if status in DONE:
+                done[t.index] = status
+            elif run_id:
+                reuse[t.index] = run_id
+        print(f"resuming the interrupted sweep run {parent}: {len(done)}/{len(sweep.trials)} "
+              f"trials are done and are kept; the others continue from their last checkpoint "
+              f"(--fresh starts over)")  # fmt: skip
     print(f"MLflow: {uri} (experiment {sweep.results_name}, sweep run {parent})")
 
     from benchmark.tune import init_ray, run_sweep_with_ray
 
     t0 = time.monotonic()
     interrupted = False
-    statuses: dict[int, str] = {}
+    statuses: dict[int, str] = dict(done)
+    todo = [t.index for t in sweep.trials if t.index not in done]
     try:
-        init_ray(args.address, args.num_cpus)
-        print(f"Ray up in {time.monotonic() - t0:.0f}s; running {len(sweep.trials)} trials")
-        statuses = run_sweep_with_ray(
+        if todo:
+            init_ray(args.address, args.num_cpus)
+            print(f"Ray up in {time.monotonic() - t0:.0f}s; running {len(todo)} trials")
+        statuses.update(run_sweep_with_ray(
             sweep, tracker,
             storage_path=results / "ray",
             experiment_name=f"{sweep.results_name}-{parent[:8]}",
             device=args.device,
             cache_dir=results / "cache" / "data",
             plugins=args.plugin,
-        )  # fmt: skip
+            indices=todo,
+            reuse_runs=reuse,
+            checkpoint_every=args.checkpoint_every,
+        ))  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
     # Tune catches Ctrl-C itself and returns early: trials without a final status were cut off.
@@ -177,6 +218,8 @@ def _run(sweep, args: argparse.Namespace) -> int:
     else:
         print(f"Browse the runs: {uri}")
     if interrupted:
+        print("interrupted: rerun the same command to resume (finished trials are kept, the "
+              "others continue from their last checkpoint)")  # fmt: skip
         return 130
     if args.strict and counts.get("finished", 0) < len(sweep.trials):
         return 1

@@ -7,13 +7,17 @@ the experiment and the parent run exist before the first trial starts.
 What a trial run holds:
   params  the flattened trial config (`beta`, `train.steps`, `dataset.resolution`, ...)
   tags    vaebench.role=trial, vaebench.status (finished/diverged/failed), vaebench.trial_hash,
-          vaebench.trial_name, vaebench.reason, notes (vaebench.note.<metric>)
+          vaebench.trial_name, vaebench.reason, notes (vaebench.note.<metric>), and the
+          manifest: vaebench.commit (driver), vaebench.versions (the worker's packages),
+          vaebench.device, vaebench.dataset_fingerprint, vaebench.trial_hash
   metrics the test metrics (mse, kl, elbo, mig, ...) and the training curves (train_* by step)
   artifacts reconstructions.png, samples.png, result.json (and traceback.txt for a crash)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from pathlib import Path
@@ -25,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from benchmark.config import Sweep, Trial
 
 TAG = "vaebench."
+DONE = ("finished", "diverged")  # final outcomes; a 'failed' (crashed) trial is retried on rerun
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
 # MLflow announces its schema migrations at INFO on every new store; keep the console for progress.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -49,6 +54,12 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def sweep_hash(sweep: Sweep) -> str:
+    """Identifies a sweep's exact set of trials: a rerun resumes only the very same sweep."""
+    blob = json.dumps([sweep.results_name, sorted(t.config.hash() for t in sweep.trials)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -59,6 +70,8 @@ class Tracker:
     def __init__(self, uri: str, results_dir: str | Path, experiment: str) -> None:
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
+        self.logged_steps: dict[str, int] = {}
+        self.manifest: dict[str, str] = {}
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             # A local store gets an absolute artifact root: MLflow's default is ./mlruns
@@ -75,7 +88,9 @@ class Tracker:
             self.experiment_id = exp.experiment_id
 
     def start_sweep(self, sweep: Sweep, manifest: dict[str, str]) -> str:
+        self.manifest = manifest
         tags = {
+            f"{TAG}sweep_hash": sweep_hash(sweep),
             f"{TAG}role": "sweep",
             f"{TAG}sweep": sweep.name,
             f"{TAG}profile": sweep.profile,
@@ -92,9 +107,68 @@ class Tracker:
         self.parent_id = run.info.run_id
         return self.parent_id
 
+    def find_resumable(self, sweep: Sweep) -> tuple[str, dict[str, tuple[str, str]]] | None:
+        """The newest sweep run of this exact sweep that did not finish, and its trial runs.
+
+        Returns (parent run id, {trial hash: (run id, vaebench.status)}), or None when the newest
+        run of this sweep finished (a rerun then starts afresh) or none exists.
+        """
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG}role` = 'sweep' and tags.`{TAG}sweep_hash` = "
+            f"'{sweep_hash(sweep)}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if not runs or runs[0].data.tags.get(f"{TAG}status") == "finished":
+            return None
+        parent = runs[0].info.run_id
+        children: dict[str, tuple[str, str]] = {}
+        for run in self._children(parent):
+            h = run.data.tags.get(f"{TAG}trial_hash")
+            if h and h not in children:  # newest first: keep the latest run of each trial
+                children[h] = (run.info.run_id, run.data.tags.get(f"{TAG}status", "running"))
+        return parent, children
+
+    def _children(self, parent: str) -> list:
+        out, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1000,
+                page_token=token,
+            )
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    def resume_sweep(self, parent_id: str, manifest: dict[str, str]) -> None:
+        """Continue an interrupted sweep run: same run, marked running again, resume noted."""
+        self.parent_id, self.manifest = parent_id, manifest
+        self.client.update_run(parent_id, status="RUNNING")
+        self.client.log_batch(parent_id, tags=[
+            RunTag(f"{TAG}status", "running"),
+            RunTag(f"{TAG}resumed", manifest["date"]),
+            RunTag(f"{TAG}resumed_commit", manifest["commit"]),
+        ])  # fmt: skip
+
+    def reopen_trial(self, run_id: str) -> str:
+        """Continue logging into an unfinished trial run (no duplicate run for a resumed trial)."""
+        self.client.update_run(run_id, status="RUNNING")
+        self.client.set_tag(run_id, f"{TAG}status", "running")
+        if f"{TAG}reason" in self.client.get_run(run_id).data.tags:  # from a failed attempt
+            self.client.delete_tag(run_id, f"{TAG}reason")
+        history = self.client.get_metric_history(run_id, "train_loss")
+        self.logged_steps[run_id] = max((m.step for m in history), default=0)
+        return run_id
+
     def start_trial(self, trial: Trial, n_trials: int) -> str:
         config = trial.config
         tags = {
+            f"{TAG}commit": self.manifest.get("commit", "unknown"),
             "mlflow.parentRunId": self.parent_id,
             f"{TAG}role": "trial",
             f"{TAG}status": "running",
@@ -109,6 +183,11 @@ class Tracker:
         params["variant_config"] = config.variant_config().model_dump_json()
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
+
+    def log_curve(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """Training-curve points; after a resume, steps already logged are not logged twice."""
+        if step > self.logged_steps.get(run_id, 0):
+            self.log_metrics(run_id, metrics, step)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         ts = _now_ms()
@@ -133,7 +212,7 @@ class Tracker:
             tags.append(RunTag(f"{TAG}diverged_step", str(result["diverged_step"])))
         for key, note in (result.get("notes") or {}).items():
             tags.append(RunTag(f"{TAG}note.{key}", str(note)))
-        for key in ("dataset", "dataset_fingerprint", "device", "trial_hash"):
+        for key in ("dataset", "dataset_fingerprint", "device", "trial_hash", "versions"):
             if key in result:
                 tags.append(RunTag(f"{TAG}{key}", str(result[key])))
         self.client.log_batch(run_id, tags=tags)

@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -30,6 +31,7 @@ class TrainResult:
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0  # the step a checkpoint resumed from (0: trained from scratch)
 
     @property
     def images_per_second(self) -> float:
@@ -49,8 +51,16 @@ def train(
     seed: int,
     y: torch.Tensor | None = None,
     on_log: Callable[[int, dict[str, float]], None] | None = None,
+    resume: dict[str, Any] | None = None,
+    save: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint_every: int = 0,
 ) -> TrainResult:
-    """Train `model` in place with Adam on the device-resident split `x` (and labels `y`)."""
+    """Train `model` in place with Adam on the device-resident split `x` (and labels `y`).
+
+    Every `checkpoint_every` steps (0: never) the full training state goes to `save`; passing
+    that state back as `resume` continues from it and gives bitwise the same model as an
+    uninterrupted run on the same device.
+    """
     device = x.device
     n, batch = x.shape[0], cfg.batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -60,12 +70,22 @@ def train(
     check_every = 1 if device.type == "cpu" else cfg.log_every
     sums = torch.zeros(3, device=device)
     history: list[dict[str, float]] = []
+    start = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        gen.set_state(resume["batch_generator"])
+        order, pos = resume["order"].to(device), int(resume["pos"])
+        sums = resume["sums"].to(device)
+        history = list(resume["history"])
+        start = int(resume["step"])
+        _set_rng_state(resume["rng"], device)
     warmup = cfg.kl_warmup_steps
     if warmup is None:
         warmup = model.default_kl_warmup_steps
     model.train()
     t0 = t_log = time.perf_counter()
-    for step in range(cfg.steps):
+    for step in range(start, cfg.steps):
         if pos + batch > n:  # a new epoch: reshuffle, drop the ragged tail
             order, pos = torch.randperm(n, generator=gen, device=device), 0
         idx = order[pos : pos + batch]
@@ -104,4 +124,31 @@ def train(
                 on_log(step + 1, record)
             sums.zero_()
             t_log = now
-    return TrainResult(cfg.steps, time.perf_counter() - t0, history)
+        due = checkpoint_every and (step + 1) % checkpoint_every == 0
+        if save is not None and due and not last:
+            save({
+                "step": step + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "batch_generator": gen.get_state(),
+                "order": order.cpu(),
+                "pos": pos,
+                "sums": sums.cpu(),
+                "history": history,
+                "rng": _rng_state(device),
+            })  # fmt: skip
+    return TrainResult(cfg.steps, time.perf_counter() - t0, history, start)
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    # The global generator draws the reparameterisation noise (torch.randn_like in the variants).
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

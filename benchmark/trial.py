@@ -7,6 +7,7 @@ the Ray Tune trainable in `benchmark.tune` is a thin wrapper around it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +17,11 @@ import torch
 from torchvision.utils import save_image
 
 import variants
+from benchmark.checkpoint import load_checkpoint, save_checkpoint
 from benchmark.config import TrialConfig
 from benchmark.data import Dataset, load_dataset
 from benchmark.evaluate import evaluate
-from benchmark.manifest import pick_device
+from benchmark.manifest import pick_device, versions
 from benchmark.train import Diverged, train
 
 Report = Callable[[dict[str, Any]], None]
@@ -29,7 +31,7 @@ def load_trial_data(config: TrialConfig, cache_dir: str | Path | None = None) ->
     d = config.dataset
     return load_dataset(
         d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
-        split_seed=d.split_seed, path=d.path, cache_dir=cache_dir,
+        split_seed=d.split_seed, path=d.path, data_root=d.data_root, cache_dir=cache_dir,
     )  # fmt: skip
 
 
@@ -51,16 +53,32 @@ def run_trial(
     *,
     device: str = "auto",
     cache_dir: str | Path | None = None,
+    state_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[str, Any]:
     """Train and evaluate one trial; images and `result.json` go to `workdir`.
 
     Returns a flat dict: `status` ('finished' or 'diverged'), the metrics, `params` (model size),
     timings, the dataset fingerprint and text notes. `report` receives the training curve as it
     is produced. A diverging loss is a result, not an exception; any other error propagates.
+
+    With `state_dir`, training checkpoints go to `state_dir/state.pt` every `checkpoint_every`
+    steps, a rerun continues from the last one, and every start is appended to
+    `state_dir/attempts.jsonl` (the step it started from), so a resume is visible afterwards.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
+    trial_hash = config.hash()
+    resume = save = None
+    if state_dir is not None:
+        state_path = Path(state_dir) / "state.pt"
+        resume = load_checkpoint(state_path, trial_hash)
+
+        def save(state: dict[str, Any]) -> None:
+            save_checkpoint(state_path, {**state, "trial_hash": trial_hash})
+
+        _append_attempt(Path(state_dir), 0 if resume is None else int(resume["step"]))
     torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(dev.type == "cpu")
 
@@ -70,11 +88,13 @@ def run_trial(
     x_train = data.x_train.to(dev)
     y_train = None if data.y_train is None else data.y_train.to(dev)
     result: dict[str, Any] = {
-        "trial_hash": config.hash(),
+        "trial_hash": trial_hash,
         "n_params": float(model.num_parameters()),
         "dataset": data.description,
         "dataset_fingerprint": data.fingerprint,
         "device": str(dev),
+        # The worker's own packages: on a cluster they need not match the driver's.
+        "versions": json.dumps(versions(), sort_keys=True),
         "data_seconds": time.perf_counter() - t0,
     }
 
@@ -83,12 +103,18 @@ def run_trial(
             report({**record, "total_steps": config.train.steps})
 
     try:
-        fit = train(model, x_train, config.train, seed=config.seed, y=y_train, on_log=on_log)
+        fit = train(
+            model, x_train, config.train, seed=config.seed, y=y_train, on_log=on_log,
+            resume=resume, save=save, checkpoint_every=checkpoint_every,
+        )  # fmt: skip
     except Diverged as e:
         result.update(status="diverged", diverged_step=e.step, reason=str(e))
         _write_json(workdir / "result.json", result)
+        _drop_checkpoint(state_dir)
         return result
     result.update(train_seconds=fit.seconds, train_images_per_second=fit.images_per_second)
+    if fit.resumed_from:
+        result["resumed_from_step"] = fit.resumed_from
     t_after = time.perf_counter()
     after = model.after_training(x_train, y_train, seed=config.seed)
     if after:
@@ -103,6 +129,7 @@ def run_trial(
     _write_images(model, data, config, workdir, dev)
     result["status"] = "finished"
     _write_json(workdir / "result.json", result)
+    _drop_checkpoint(state_dir)
     return result
 
 
@@ -121,6 +148,19 @@ def _write_images(
     gen = torch.Generator(device=dev).manual_seed(config.seed)
     samples = model.sample(n, y, generator=gen)
     save_image(samples.cpu(), workdir / "samples.png", nrow=8, pad_value=0.5)
+
+
+def _drop_checkpoint(state_dir: str | Path | None) -> None:
+    # The result is written: the training state is no longer needed and is the bulk of the disk.
+    if state_dir is not None:
+        (Path(state_dir) / "state.pt").unlink(missing_ok=True)
+
+
+def _append_attempt(state_dir: Path, start_step: int) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    line = {"start_step": start_step, "pid": os.getpid(), "time": time.time()}
+    with open(state_dir / "attempts.jsonl", "a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -8,8 +8,10 @@ callback turns reports into MLflow metrics and that directory into MLflow artifa
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
+import shutil
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -28,23 +30,37 @@ from ray import tune  # noqa: E402
 
 from benchmark.config import Sweep, Trial, TrialConfig  # noqa: E402
 from benchmark.progress import Progress  # noqa: E402
-from benchmark.tracking import Tracker  # noqa: E402
+from benchmark.tracking import DONE, Tracker  # noqa: E402
 from benchmark.trial import run_trial  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def run_trial_safely(
-    config: TrialConfig, workdir: Path, report: Callable[[dict], None], runtime: dict[str, Any]
+    config: TrialConfig,
+    workdir: Path,
+    report: Callable[[dict], None],
+    runtime: dict[str, Any],
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     """`run_trial`, with a crash turned into a 'failed' result whose traceback is kept."""
     try:
         return run_trial(
-            config, workdir, report, device=runtime["device"], cache_dir=runtime["cache_dir"]
-        )
+            config, workdir, report, device=runtime["device"], cache_dir=runtime["cache_dir"],
+            state_dir=state_dir, checkpoint_every=runtime.get("checkpoint_every", 0),
+        )  # fmt: skip
     except Exception as e:  # noqa: BLE001 - any crash must not take the sweep down
         (workdir / "traceback.txt").write_text(traceback.format_exc())
         return {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+
+
+def finished_result(workdir: Path) -> dict[str, Any] | None:
+    """The result a previous attempt of this trial already wrote, if it is final."""
+    path = workdir / "result.json"
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    return result if result.get("status") in DONE else None
 
 
 def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
@@ -55,8 +71,15 @@ def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
         importlib.import_module(module)
     torch.set_num_threads(runtime["threads"])
     config = TrialConfig.model_validate(configs[param["index"]])
-    workdir = Path(tempfile.mkdtemp(prefix="vaebench-trial-"))
-    result = run_trial_safely(config, workdir, tune.report, runtime)
+    # A stable folder per trial config (not Ray's per-run trial folder), so that a retry after a
+    # worker failure, or a rerun after the driver was killed, finds the checkpoint and results.
+    state_dir = Path(runtime["state_root"]) / config.hash()
+    workdir = state_dir / "out"
+    result = finished_result(workdir)
+    if result is None:  # not trained yet, or cut off: (re)train, from the checkpoint if any
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        result = run_trial_safely(config, workdir, tune.report, runtime, state_dir)
     scalars = {k: v for k, v in result.items() if k != "notes"}
     tune.report({**scalars, "done": True}, checkpoint=tune.Checkpoint.from_directory(workdir))
 
@@ -64,18 +87,34 @@ def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
 class MLflowProgressCallback(tune.Callback):
     """Driver side: trial runs in MLflow, progress lines on stdout, a summary at the end."""
 
-    def __init__(self, sweep: Sweep, tracker: Tracker, progress: Progress) -> None:
+    def __init__(
+        self,
+        sweep: Sweep,
+        tracker: Tracker,
+        progress: Progress,
+        reuse_runs: dict[int, str] | None = None,
+    ) -> None:
         self.sweep, self.tracker, self.progress = sweep, tracker, progress
         self.run_ids: dict[str, str] = {}
         self.statuses: dict[int, str] = {}
+        self.reuse_runs = dict(reuse_runs or {})  # trial index → its unfinished MLflow run
+
+    def _run_id(self, trial: Any, t: Trial) -> str:
+        if trial.trial_id not in self.run_ids:
+            reuse = self.reuse_runs.pop(t.index, None)
+            self.run_ids[trial.trial_id] = (
+                self.tracker.reopen_trial(reuse)
+                if reuse
+                else self.tracker.start_trial(t, len(self.sweep.trials))
+            )
+        return self.run_ids[trial.trial_id]
 
     def _trial(self, trial: Any) -> Trial:
         return self.sweep.trials[trial.config["index"]]
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         t = self._trial(trial)
-        if trial.trial_id not in self.run_ids:
-            self.run_ids[trial.trial_id] = self.tracker.start_trial(t, len(self.sweep.trials))
+        self._run_id(trial, t)
         self.progress.start(t.index, t.name)
 
     def on_trial_result(
@@ -85,7 +124,7 @@ class MLflowProgressCallback(tune.Callback):
             return
         t = self._trial(trial)
         curve = {k: result[k] for k in ("train_loss", "train_recon", "train_kl", "kl_weight")}
-        self.tracker.log_metrics(self.run_ids[trial.trial_id], curve, step=result["step"])
+        self.tracker.log_curve(self._run_id(trial, t), curve, step=result["step"])
         self.progress.step(t.index, t.name, result["step"], result["train_loss"])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -99,8 +138,6 @@ class MLflowProgressCallback(tune.Callback):
         with checkpoint.as_directory() as d:
             saved = Path(d) / "result.json"
             if saved.is_file():
-                import json
-
                 result = json.loads(saved.read_text())
             self._finish(t, trial, result, Path(d))
 
@@ -123,10 +160,7 @@ class MLflowProgressCallback(tune.Callback):
     def _finish(self, t: Trial, trial: Any, result: dict, artifacts: Path | None) -> None:
         status = result.get("status", "failed")
         self.statuses[t.index] = status
-        run_id = self.run_ids.get(trial.trial_id) or self.tracker.start_trial(
-            t, len(self.sweep.trials)
-        )
-        self.tracker.finish_trial(run_id, result, artifacts)
+        self.tracker.finish_trial(self._run_id(trial, t), result, artifacts)
         if status == "finished":
             summary = f"mse {result.get('mse', float('nan')):.4f} kl {result.get('kl', 0):.2f}"
             if "mig" in result:
@@ -177,17 +211,34 @@ def run_sweep_with_ray(
     cache_dir: Path,
     plugins: list[str] = (),
     max_failures: int = 1,
+    indices: list[int] | None = None,
+    reuse_runs: dict[int, str] | None = None,
+    checkpoint_every: int = 0,
 ) -> dict[int, str]:
-    """Runs every trial; returns each trial's status by index."""
+    """Runs the trials `indices` (default: all); returns each trial's status by index.
+
+    Trials keep their checkpoints and results under `storage_path/<experiment_name>/trials/`,
+    which is what lets a killed sweep resume. `reuse_runs` maps a trial index to its unfinished
+    MLflow run from the interrupted attempt, which is continued instead of duplicated.
+    """
     threads = max(1, int(sweep.resources.cpu))
     runtime = {
         "device": device,
         "cache_dir": str(cache_dir.resolve()),
         "threads": threads,
         "plugins": list(plugins),
+        "state_root": str((storage_path / experiment_name / "trials").resolve()),
+        "checkpoint_every": checkpoint_every,
     }
-    progress = Progress([t.config.train.steps for t in sweep.trials])
-    callback = MLflowProgressCallback(sweep, tracker, progress)
+    if indices is None:
+        indices = [t.index for t in sweep.trials]
+    progress = Progress(
+        [t.config.train.steps for t in sweep.trials],
+        already_done={t.index for t in sweep.trials} - set(indices),
+    )
+    callback = MLflowProgressCallback(sweep, tracker, progress, reuse_runs)
+    if not indices:
+        return callback.statuses
     configs = [t.config.model_dump(mode="json") for t in sweep.trials]
     trainable = tune.with_resources(
         tune.with_parameters(_trainable, configs=configs),
@@ -195,7 +246,7 @@ def run_sweep_with_ray(
     )
     tuner = tune.Tuner(
         trainable,
-        param_space={"index": tune.grid_search(list(range(len(configs)))), "runtime": runtime},
+        param_space={"index": tune.grid_search(list(indices)), "runtime": runtime},
         tune_config=tune.TuneConfig(reuse_actors=False),
         run_config=tune.RunConfig(
             name=experiment_name,

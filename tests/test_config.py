@@ -89,7 +89,20 @@ BAD = [
         "'gamma_vae'; allowed: beta_vae",
     ),
     ("unknown architecture", ("mlp2", "mlp9"), "base.architecture", "allowed: mlp2, conv4"),
-    ("unknown dataset", ("name: dsprites", "name: mnist"), "base.dataset.name", "'dsprites'"),
+    (
+        "unknown dataset",
+        ("name: dsprites", "name: svhn"),
+        "base.dataset.name",
+        "unknown dataset 'svhn'; allowed: dsprites, digits, fashion_mnist",
+    ),
+    ("cvae on an unlabelled dataset", None, "base.variant", "'cvae' needs labels; dataset "
+                                                            "'celeba' has none"),  # fmt: skip
+    (
+        "data_root on a generated dataset",
+        ("n_test: 50}", "n_test: 50, data_root: /tmp}"),
+        "base.dataset",
+        "data_root is only for fashion_mnist, mnist, cifar10, celeba, not dsprites",
+    ),
     ("empty grid axis", ("seed: [0, 1, 2]", "seed: []"), "grid.seed", "at least one value"),
     ("grid axis not a list", ("seed: [0, 1, 2]", "seed: 3"), "grid.seed", "valid list"),
     ("beta on vae", ("variant: beta_vae", "variant: vae"), "grid.beta", "use 'beta_vae'"),
@@ -163,6 +176,12 @@ def _bad_file(tmp_path: Path, desc: str, text) -> Path:
                 "name: digits, n_test: 297")  # fmt: skip
         path = _write(tmp_path, text)
         path.write_text(path.read_text().replace("architecture: mlp2", "architecture: conv4"))
+        return path
+    if desc == "cvae on an unlabelled dataset":  # CelebA: images only; its spec says unlabelled
+        text = ("name: dsprites, resolution: 16, n_train: 100, n_test: 50",
+                "name: celeba, n_train: 100, n_test: 50")  # fmt: skip
+        path = _write(tmp_path, text)
+        path.write_text(path.read_text().replace("variant: beta_vae", "variant: cvae"))
         return path
     return _write(tmp_path, text)
 

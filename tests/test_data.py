@@ -39,7 +39,7 @@ def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
 
 
 def test_dsprites_like_shapes_dtypes_values(small: Dataset) -> None:
-    assert DATASETS == ("dsprites", "digits")
+    assert DATASETS == ("dsprites", "digits", "fashion_mnist", "mnist", "cifar10", "celeba")
     assert small.name == "dsprites_like"
     assert "not comparable with published dSprites" in small.description
     assert "300 train / 100 test" in small.description
@@ -437,7 +437,7 @@ def test_digits_oversized_split_is_an_error_not_a_clamp() -> None:
         ),
         ({"name": "dsprites", "resolution": 128}, r"dataset\.resolution.*16, 32, 64"),
         ({"name": "digits", "resolution": 16, "n_test": 297}, r"dataset\.resolution.*allowed: 8"),
-        ({"name": "mnist"}, r"dataset\.name: 'mnist'.*dsprites, digits"),
+        ({"name": "svhn"}, r"dataset\.name: 'svhn'.*dsprites, digits"),
         ({"name": "dsprites", "n_train": 0}, r"dataset\.n_train"),
         ({"name": "dsprites", "n_train": True}, r"dataset\.n_train"),
         ({"name": "dsprites", "n_test": 0}, r"dataset\.n_test"),

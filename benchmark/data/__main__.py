@@ -40,12 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", help="prepare every dataset this sweep file uses instead")
     parser.add_argument("--profile", default="default", help="with --sweep: the profile")
     parser.add_argument("--manifest", help="write the datasets' fingerprints to this JSON file")
-    parser.add_argument("--resolution", type=int, default=None, help="dsprites: 16/32/64")
+    parser.add_argument(
+        "--resolution", type=int, default=None, help="image side (default: the dataset's own)"
+    )
     parser.add_argument("--n-train", type=int, default=None, help="default: all non-test images")
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--path", default=None, help="real dSprites npz (default: renderer)")
     parser.add_argument("--cache-dir", default=None, help="where rendered arrays are cached")
+    parser.add_argument(
+        "--data-root", default=None,
+        help="folder of downloadable datasets (fashion_mnist, mnist, cifar10, celeba)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if bool(args.name) == bool(args.sweep):
         parser.error("give either a dataset name or --sweep FILE")
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             specs = [{
                 "name": args.name, "resolution": args.resolution, "n_train": args.n_train,
                 "n_test": args.n_test, "split_seed": args.split_seed, "path": args.path,
+                "data_root": args.data_root,
             }]  # fmt: skip
         manifest = []
         for spec in specs:
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 n_test=spec["n_test"],
                 split_seed=spec["split_seed"],
                 path=spec["path"],
+                data_root=spec.get("data_root"),
                 cache_dir=args.cache_dir,
             )
             print(dataset.description)

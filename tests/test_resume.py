@@ -1,0 +1,206 @@
+"""Checkpoints and resume: bitwise continuation, and a real sweep killed and rerun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from benchmark.checkpoint import load_checkpoint, save_checkpoint
+from benchmark.config import load_sweep
+from benchmark.trial import run_trial
+from tests.conftest import REPO, run_cli
+
+KEYS = ("mse", "kl", "elbo", "recon", "mig", "active_units")
+
+
+@pytest.fixture(scope="module")
+def config():
+    # 200 steps, checkpoints every 50: the resumed run must land on the same bits.
+    return load_sweep("sweeps/smoke.yaml", overrides=["train.steps=200"]).trials[0].config
+
+
+def test_resumed_trial_equals_uninterrupted_bitwise(config, tmp_path):
+    straight = run_trial(config, tmp_path / "straight")
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first_checkpoint(record):
+        if record["step"] >= 60:  # past the checkpoint at step 50: work after it is lost
+            raise Killed
+
+    state = tmp_path / "state"
+    with pytest.raises(Killed):
+        run_trial(config, tmp_path / "a", kill_after_first_checkpoint, state_dir=state,
+                  checkpoint_every=50)  # fmt: skip
+    assert load_checkpoint(state / "state.pt", config.hash())["step"] == 50
+    resumed = run_trial(config, tmp_path / "b", state_dir=state, checkpoint_every=50)
+    assert resumed["resumed_from_step"] == 50
+    for key in KEYS:
+        assert resumed[key] == straight[key], key  # bitwise, not approx
+    attempts = [json.loads(line) for line in (state / "attempts.jsonl").read_text().splitlines()]
+    assert [a["start_step"] for a in attempts] == [0, 50]
+    assert not (state / "state.pt").exists()  # dropped once the result is written
+
+
+def test_checkpoint_of_another_config_is_ignored(config, tmp_path):
+    path = tmp_path / "state.pt"
+    save_checkpoint(path, {"trial_hash": "someone-else", "step": 10})
+    assert load_checkpoint(path, config.hash()) is None
+    save_checkpoint(path, {"trial_hash": config.hash(), "step": 10})
+    assert load_checkpoint(path, config.hash())["step"] == 10
+
+
+def test_checkpoint_loading_refuses_pickled_code(tmp_path):
+    # weights_only=True: a checkpoint holding an arbitrary object cannot run code on load.
+    path = tmp_path / "state.pt"
+    torch.save({"format": 1, "trial_hash": "x", "obj": Path("/")}, path)
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        load_checkpoint(path, "x")
+
+
+# --- a real sweep, killed and rerun -------------------------------------------------------
+
+SWEEP = """\
+name: resume
+description: four short trials, killed and resumed
+base:
+  variant: beta_vae
+  architecture: mlp2
+  latent_dim: 4
+  dataset: {name: dsprites, resolution: 16, n_train: 512, n_test: 128}
+  train: {steps: 400, batch_size: 32, log_every: 20}
+  eval: {metrics: [mse, kl, elbo], grid_images: 8}
+grid:
+  beta: [1, 2, 4, 8]
+resources: {cpu: 1, gpu: 0}
+"""
+
+
+def _runs(results: Path) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("resume")
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def _attempts(results: Path) -> dict[str, list[int]]:
+    out = {}
+    for path in results.glob("ray/*/trials/*/attempts.jsonl"):
+        out[path.parent.name] = [json.loads(x)["start_step"] for x in path.read_text().splitlines()]
+    return out
+
+
+class _Driver:
+    """`python -m benchmark.run` in the background, its output collected line by line."""
+
+    def __init__(self, sweep: Path, results: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmark.run", str(sweep), "--results-dir", str(results),
+             "--num-cpus", "2", "--checkpoint-every", "100"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, predicate, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            assert self.proc.poll() is None, "".join(self.lines)
+            assert time.monotonic() < deadline, "timed out:\n" + "".join(self.lines)
+            time.sleep(0.5)
+
+    def output(self, timeout: float = 120) -> str:
+        self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        return "".join(self.lines)
+
+
+def _finished_trials(results: Path) -> int:
+    return sum(
+        1 for r in _runs(results)
+        if r.data.tags.get("vaebench.role") == "trial"
+        and r.data.tags.get("vaebench.status") == "finished"
+    )  # fmt: skip
+
+
+def _has_checkpoint(results: Path) -> bool:
+    return any(results.glob("ray/*/trials/*/state.pt"))
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(tmp_path, how):
+    sweep = tmp_path / "resume.yaml"
+    sweep.write_text(SWEEP)
+    results = tmp_path / "results"
+    driver = _Driver(sweep, results)
+    # Kill once one trial is recorded (its end line is printed after MLflow has it) and a later
+    # one has a checkpoint, so there is both finished and cut-off work.
+    driver.wait_for(lambda d: any(": finished" in x for x in d.lines) and _has_checkpoint(results))
+    before = _attempts(results)
+    done_before = {p.parent.parent.name for p in results.glob("ray/*/trials/*/out/result.json")}
+    if how == "SIGKILL":  # the driver alone, as when its terminal or node disappears
+        driver.proc.kill()
+    else:  # Ctrl-C
+        driver.proc.send_signal(signal.SIGINT)
+    out = driver.output()
+    if how == "SIGINT":
+        assert driver.proc.returncode == 130, out
+        assert "rerun the same command to resume" in out
+    finished_before = _finished_trials(results)
+    assert 1 <= finished_before < 4
+
+    again = run_cli("benchmark.run", str(sweep), "--results-dir", str(results),
+                    "--num-cpus", "2", "--checkpoint-every", "100")  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming the interrupted sweep run" in again.stdout
+    assert "4/4 finished" in again.stdout
+
+    runs = _runs(results)
+    parents = [r for r in runs if r.data.tags["vaebench.role"] == "sweep"]
+    trials = [r for r in runs if r.data.tags["vaebench.role"] == "trial"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(trials) == 4  # no duplicate run for a resumed trial
+    assert len({r.data.tags["vaebench.trial_hash"] for r in trials}) == 4
+    assert all(r.data.tags["vaebench.status"] == "finished" for r in trials)
+    for r in trials:  # no curve point logged twice
+        steps = [m.step for m in MlflowClient(
+            tracking_uri=f"sqlite:///{results / 'mlflow.db'}"
+        ).get_metric_history(r.info.run_id, "train_loss")]  # fmt: skip
+        assert steps == list(range(20, 401, 20))
+
+    attempts = _attempts(results)
+    assert len(attempts) == 4
+    # Trials that finished before the kill were not trained again.
+    assert len(done_before) >= 1
+    for h in done_before:
+        assert attempts[h] == before[h] == [0]
+    # At least one cut-off trial continued from its checkpoint rather than from step 0.
+    assert any(starts[-1] > 0 for starts in attempts.values())
+
+    # The final table equals an uninterrupted run's.
+    clean = tmp_path / "clean"
+    straight = run_cli("benchmark.run", str(sweep), "--results-dir", str(clean),
+                       "--num-cpus", "2", "--checkpoint-every", "100")  # fmt: skip
+    assert straight.returncode == 0, straight.stdout + straight.stderr
+    cols = ["beta", "mse", "kl", "elbo"]
+    a = pd.read_csv(results / "resume" / "runs.csv")[cols].sort_values("beta")
+    b = pd.read_csv(clean / "resume" / "runs.csv")[cols].sort_values("beta")
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    tables = [pd.read_csv(r / "resume" / "table.csv") for r in (results, clean)]
+    timing = [c for c in tables[0].columns if c.startswith("train_seconds")]
+    pd.testing.assert_frame_equal(tables[0].drop(columns=timing), tables[1].drop(columns=timing))
