@@ -135,6 +135,17 @@ class EvalConfig(_Strict):
     nll_k: pydantic.PositiveInt = 100
     nll_points: pydantic.PositiveInt = 500
     grid_images: pydantic.PositiveInt = 64
+    fid_samples: pydantic.PositiveInt = pydantic.Field(
+        2000, description="N: generated samples scored against N real test images (FD, KID, FID)"
+    )
+    kid_subset_size: pydantic.PositiveInt = pydantic.Field(
+        1000, description="KID subset size (torchmetrics default 1000); at most fid_samples"
+    )
+    inception_weights: str | None = pydantic.Field(
+        None,
+        description="weights-inception-2015-12-05-6726825d.pth for fid_inception (default: "
+        "$VAEBENCH_INCEPTION_WEIGHTS, then $TORCH_HOME/hub/checkpoints/)",
+    )
 
 
 class TrialConfig(_Strict):
@@ -463,6 +474,13 @@ def _validate_trial(
     why = ARCHITECTURES[config.architecture].check(shape)
     if why:
         raise fail("architecture", why)
+    ev = config.eval
+    if "fid" in ev.metrics and ev.fid_samples > config.dataset.n_test:
+        raise fail("eval.fid_samples", f"{ev.fid_samples} is more than the test split "
+                   f"(dataset.n_test = {config.dataset.n_test}); allowed: <= n_test")  # fmt: skip
+    if "fid" in ev.metrics and not 2 <= ev.kid_subset_size <= ev.fid_samples:
+        raise fail("eval.kid_subset_size", f"{ev.kid_subset_size} is not allowed; allowed: "
+                   f"2 .. eval.fid_samples ({ev.fid_samples})")  # fmt: skip
     train_size = config.dataset.train_size()
     if train_size is not None and config.train.batch_size > train_size:
         raise fail(

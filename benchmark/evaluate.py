@@ -8,18 +8,30 @@
   factor classes are drawn uniformly (only for datasets with ground-truth factors).
 - nll: importance-sampled -log p(x) with `nll_k` samples on the first `nll_points` test images,
   also as bits/dim.
+- fid: `fd_<dataset>` / `kid_<dataset>` in the dataset's domain feature net, and
+  `fid_inception` when the Inception weights are on disk (never mixed; see metrics/fid.py).
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import torch
 
 from benchmark.config import EvalConfig
 from benchmark.data import Dataset
+from benchmark.feature_nets import metric_name as feature_net_metric
 from benchmark.metrics import active_units, mig
+from benchmark.metrics.fid import (
+    domain_fd_note,
+    frechet_distance_and_kid,
+    inception_fid,
+    inception_note,
+    inception_skip_reason,
+    inception_weights,
+)
 from variants.base import Variant
 
 
@@ -30,9 +42,19 @@ def _batches(x: torch.Tensor, size: int):
 
 @torch.no_grad()
 def evaluate(
-    model: Variant, data: Dataset, cfg: EvalConfig, *, device: torch.device, seed: int
+    model: Variant,
+    data: Dataset,
+    cfg: EvalConfig,
+    *,
+    device: torch.device,
+    seed: int,
+    feature_net: FeatureNetOrReason = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Returns (metrics, notes): numbers to log, and strings saying how each was obtained."""
+    """Returns (metrics, notes): numbers to log, and strings saying how each was obtained.
+
+    `feature_net` is the dataset's domain feature net and its cache record, for `fd_<dataset>`,
+    or a string saying why there is none.
+    """
     model.eval()
     torch.manual_seed(seed + 1)  # the one-sample ELBO draws noise: make it repeatable
     x_all, y_all = data.x_test, data.y_test
@@ -62,8 +84,9 @@ def evaluate(
     }
     notes = {"eval_points": str(n), **model.notes()}
     if "fid" in cfg.metrics:
-        # Said out loud rather than left blank: no FID feature network is wired in yet.
-        notes["fid"] = "not computed: no FID feature network in this version (image-quality issue)"
+        quality, quality_notes = image_quality(model, data, cfg, device, seed, feature_net)
+        metrics.update(quality)
+        notes.update(quality_notes)
     if not continuous:
         for key in ("mig", "active_units", "nll"):
             notes.setdefault(key, f"not applicable: {model.name} has discrete latents")
@@ -105,4 +128,56 @@ def evaluate(
         metrics["bits_per_dim"] = metrics["nll"] / (pixels * math.log(2))
         metrics["nll_k"] = float(cfg.nll_k)
         notes["nll"] = f"importance sampling, k={cfg.nll_k}, first {x.shape[0]} test images"
+    return metrics, notes
+
+
+FeatureNetOrReason = tuple[torch.nn.Module, dict] | str | None
+
+
+def image_quality(
+    model: Variant,
+    data: Dataset,
+    cfg: EvalConfig,
+    device: torch.device,
+    seed: int,
+    feature_net: FeatureNetOrReason,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """FD/KID in the domain net's features (`fd_<dataset>`, `kid_<dataset>`) and, when its
+    weights are on disk, Inception FID (`fid_inception`): N = cfg.fid_samples samples from the
+    prior against the first N test images. Label-conditioned variants sample with those test
+    images' labels, so both sets have the same class mix."""
+    n = cfg.fid_samples
+    real = data.x_test[:n]
+    y = data.y_test[:n].to(device) if model.needs_labels and data.y_test is not None else None
+    gen = torch.Generator(device=device).manual_seed(seed + 2)
+    fake = torch.cat([
+        model.sample(min(cfg.batch_size, n - start),
+                     None if y is None else y[start : start + cfg.batch_size], generator=gen).cpu()
+        for start in range(0, n, cfg.batch_size)
+    ]).clamp(0, 1)  # fmt: skip
+    metrics: dict[str, float] = {"fid_samples": float(n)}
+    notes: dict[str, str] = {}
+    name = feature_net_metric(data.name)
+    t0 = time.perf_counter()
+    if isinstance(feature_net, tuple):
+        net, info = feature_net
+        scores = frechet_distance_and_kid(
+            real, fake, net, kid_subset_size=cfg.kid_subset_size, seed=seed
+        )
+        metrics[name] = scores["fd"]
+        metrics["kid_" + data.name] = scores["kid_mean"]
+        metrics["kid_" + data.name + "_std"] = scores["kid_std"]
+        notes["fid"] = domain_fd_note(name, n, info) + (
+            f"; KID: {scores['kid_subsets']} subsets of {scores['kid_subset_size']}"
+        )
+    else:
+        notes["fid"] = f"{name} not computed: {feature_net or 'no domain feature net'}"
+    skip = inception_skip_reason(cfg.inception_weights)
+    if skip is None:
+        weights = inception_weights(cfg.inception_weights)
+        metrics["fid_inception"] = inception_fid(real, fake, weights)["fd"]
+        notes["fid_inception"] = inception_note(n)
+    else:
+        notes["fid_inception"] = skip
+    metrics["fid_seconds"] = time.perf_counter() - t0
     return metrics, notes

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -36,14 +37,39 @@ METRICS: dict[str, tuple[str, str]] = {
     "elbo": ("ELBO (nats)", ".1f"),
     "nll": ("NLL (nats)", ".1f"),
     "mig": ("MIG", ".3f"),
-    "fid": ("FID", ".1f"),
+    # fd_<dataset>, kid_<dataset> and fid_inception are inserted here (see `metric_columns`).
     "active_units": ("Active units", ".1f"),
     "n_params": ("Parameters", ",.0f"),
     "train_seconds": ("Train time (s)", ".0f"),
 }
 NO_SPREAD = {"n_params"}  # the same for every seed: a ± 0 would be noise
 ALWAYS = ("variant", "architecture", "latent_dim", "beta", "seed")
-HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed"}
+HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed", "dataset.name": "Dataset"}
+IMAGE_QUALITY = re.compile(r"^(fd_\w+|kid_\w+|fid_inception)$")
+
+
+def metric_columns(columns) -> list[str]:
+    """The table's metric columns in order; image-quality columns follow MIG, one per feature
+    network (each named by it), so scores of different networks never share a column."""
+    quality = sorted(
+        c for c in columns
+        if IMAGE_QUALITY.match(c) and not c.endswith("_std") and c != "fid_seconds"
+    )  # fmt: skip
+    out = []
+    for m in METRICS:
+        out.append(m)
+        if m == "mig":
+            out += quality
+    return [m for m in out if m in columns]
+
+
+def metric_format(m: str) -> tuple[str, str]:
+    if m in METRICS:
+        return METRICS[m]
+    if m == "fid_inception":
+        return "FID (Inception)", ".1f"
+    kind, _, dataset = m.partition("_")
+    return (f"FD ({m})", ".2f") if kind == "fd" else (f"KID ({dataset})", ".4f")
 
 
 class ReportError(Exception):
@@ -88,6 +114,7 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
         max_results=10_000,
     )
+    axes = [a for a in parent.data.tags.get(f"{TAG}axes", "").split(",") if a]
     rows = []
     for run in children:
         tags, params = run.data.tags, run.data.params
@@ -99,7 +126,7 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
             "reason": tags.get(f"{TAG}reason", ""),
         }
         for key, value in params.items():
-            if key not in row and "." not in key:
+            if key not in row and ("." not in key or key in axes):
                 row[key] = _parse(value)
         row.update(run.data.metrics)
         row["dataset"] = tags.get(f"{TAG}dataset", "")
@@ -119,7 +146,6 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
     p_tags = {k[len(TAG) :]: v for k, v in parent.data.tags.items() if k.startswith(TAG)}
     p_tags["run_id"] = parent.info.run_id
     p_tags["description"] = parent.data.tags.get("mlflow.note.content", "")
-    axes = [a for a in p_tags.get("axes", "").split(",") if a]
     return SweepRuns(p_tags, runs, axes)
 
 
@@ -127,7 +153,7 @@ def aggregate(sr: SweepRuns) -> pd.DataFrame:
     """One row per grid point without the seed; metrics as mean and std over finished seeds."""
     keys = [a for a in sr.axes if a != "seed" and a in sr.runs.columns]
     df = sr.runs
-    metrics = [m for m in METRICS if m in df.columns]
+    metrics = metric_columns(df.columns)
     groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
     out = []
     for key, g in groups:
@@ -156,11 +182,12 @@ def _cell(mean: float, std: float, fmt: str) -> str:
 def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     keys = [a for a in sr.axes if a != "seed" and a in agg.columns]
     metrics = [
-        m for m in METRICS
+        m for m in metric_columns([*sr.runs.columns, *METRICS])
         if (f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any())
         or f"note.{m}" in sr.runs.columns
     ]  # fmt: skip
-    header = [HEADERS.get(k, k) for k in keys] + [METRICS[m][0] for m in metrics] + ["Seeds"]
+    header = [HEADERS.get(k, k) for k in keys] + [metric_format(m)[0] for m in metrics]
+    header += ["Seeds"]
     rows = []
     for _, r in agg.iterrows():
         cells = [str(r[k]) for k in keys]
@@ -171,7 +198,7 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
                 _cell(
                     r.get(f"{m}_mean", math.nan),
                     math.nan if m in NO_SPREAD else r.get(f"{m}_std", math.nan),
-                    METRICS[m][1],
+                    metric_format(m)[1],
                 )
                 for m in metrics
             ]
@@ -202,7 +229,8 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
     datasets = "; ".join(sorted(set(runs["dataset"]) - {""})) or "unknown"
     prints = ", ".join(sorted(set(runs["dataset_fingerprint"]) - {""}))
     mig_notes = _notes(runs, "mig") or "not computed"
-    fid_notes = _notes(runs, "fid") or "not computed in this sweep (no feature network)"
+    fid_notes = _notes(runs, "fid") or "not computed in this sweep"
+    inception = _notes(runs, "fid_inception")
     status = runs["status"].value_counts()
     return [
         ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"),
@@ -210,7 +238,8 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Model", ", ".join(constant) + f"; {train}"),
         ("Likelihood", "Bernoulli (BCE summed over pixels), KL summed over latents, nats"),
         ("MIG", mig_notes),
-        ("FID", fid_notes),
+        ("FD / KID", fid_notes),
+        *([("FID (Inception)", inception)] if inception else []),
         ("Machine", f"{p.get('machine', '?')}; devices: {', '.join(sorted(set(runs['device']) - {''}))}"),  # noqa: E501
         ("Date", p.get("date", "?")),
         ("Commit", p.get("commit", "?")),
@@ -232,7 +261,7 @@ def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-SHARED_NOTES = {"eval_points", "mig", "mig_representation", "fid", "nll"}
+SHARED_NOTES = {"eval_points", "mig", "mig_representation", "fid", "fid_inception", "nll"}
 
 
 def _variant_notes(sr: SweepRuns) -> list[str]:
@@ -289,8 +318,16 @@ def figure(sr: SweepRuns, path: Path) -> None:
 
     keys = [a for a in sr.axes if a != "seed"]
     df = sr.runs[sr.runs["status"] == "finished"]
-    metrics = [m for m in ("mse", "kl", "mig", "elbo") if m in df.columns and df[m].notna().any()]
-    metrics = metrics[:3]
+    quality = [m for m in metric_columns(df.columns) if m.startswith("fd_")]
+    wanted = ("mse", "kl", *quality, "mig", "active_units", "elbo")
+    metrics = [m for m in wanted if m in df.columns and df[m].notna().any()][:4]
+    if not metrics:  # no trial finished: say so instead of drawing empty axes
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{sr.parent.get('sweep')}: no finished trial to plot", ha="center")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return
     fig, axs = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     x = keys[0] if keys else "seed"
     hue = keys[1] if len(keys) > 1 else None
@@ -308,7 +345,7 @@ def figure(sr: SweepRuns, path: Path) -> None:
             sns.pointplot(data=df, x=x, y=m, hue=hue, errorbar="sd", linestyle="none", ax=ax)
             ax.tick_params(axis="x", rotation=30)
         ax.set_xlabel(HEADERS.get(x, x))
-        ax.set_ylabel(METRICS[m][0])
+        ax.set_ylabel(metric_format(m)[0])
         ax.grid(alpha=0.3)
     n_seeds = df.groupby(keys).size().max() if keys else len(df)
     fig.suptitle(

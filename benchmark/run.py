@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     from benchmark.config import ConfigError, load_sweep
+    from benchmark.data import DataError
+    from benchmark.feature_nets import FeatureNetError
     from benchmark.manifest import pick_device
 
     try:
@@ -134,7 +136,29 @@ def main(argv: list[str] | None = None) -> int:
         for t in sweep.trials:
             print(f"  {t.index + 1:3d}. {t.name}  [{t.config.hash()}]")
         return 0
+    try:
+        prepare_feature_nets(sweep, Path(args.results_dir) / "feature_nets")
+    except (DataError, FeatureNetError) as e:
+        return _fail(str(e))
     return _run(sweep, args)
+
+
+def prepare_feature_nets(sweep, cache_root: Path) -> None:
+    """Train (once, cached) the domain feature net of every dataset the sweep scores by FD,
+    before any trial starts: trials only load it, so concurrent trials never race to train it."""
+    from benchmark.data import SPECS
+    from benchmark.feature_nets import load_or_train
+
+    seen = set()
+    for t in sweep.trials:
+        d = t.config.dataset
+        spec = SPECS[d.name]
+        if "fid" not in t.config.eval.metrics or not (spec.labelled or spec.has_factors):
+            continue
+        key = (d.name, spec.check_resolution(d.resolution), d.data_root)
+        if key not in seen:
+            seen.add(key)
+            load_or_train(key[0], key[1], cache_root, data_root=key[2])
 
 
 def _run(sweep, args: argparse.Namespace) -> int:
@@ -182,6 +206,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
             experiment_name=f"{sweep.results_name}-{parent[:8]}",
             device=args.device,
             cache_dir=results / "cache" / "data",
+            feature_nets=results / "feature_nets",
             plugins=args.plugin,
             indices=todo,
             reuse_runs=reuse,

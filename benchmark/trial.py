@@ -21,10 +21,12 @@ from benchmark.checkpoint import load_checkpoint, save_checkpoint
 from benchmark.config import TrialConfig
 from benchmark.data import Dataset, load_dataset
 from benchmark.evaluate import evaluate
+from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.manifest import pick_device, versions
 from benchmark.train import Diverged, train
 
 Report = Callable[[dict[str, Any]], None]
+DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
 
 
 def load_trial_data(config: TrialConfig, cache_dir: str | Path | None = None) -> Dataset:
@@ -55,6 +57,7 @@ def run_trial(
     cache_dir: str | Path | None = None,
     state_dir: str | Path | None = None,
     checkpoint_every: int = 0,
+    feature_nets: str | Path = DEFAULT_FEATURE_NETS,
 ) -> dict[str, Any]:
     """Train and evaluate one trial; images and `result.json` go to `workdir`.
 
@@ -65,6 +68,8 @@ def run_trial(
     With `state_dir`, training checkpoints go to `state_dir/state.pt` every `checkpoint_every`
     steps, a rerun continues from the last one, and every start is appended to
     `state_dir/attempts.jsonl` (the step it started from), so a resume is visible afterwards.
+    `feature_nets` is the cache of domain feature nets (`fd_<dataset>`); a trial never trains
+    one itself (`benchmark.run` prepares them before the trials start).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +127,10 @@ def run_trial(
         result["after_training_seconds"] = time.perf_counter() - t_after
 
     t1 = time.perf_counter()
-    metrics, notes = evaluate(model, data, config.eval, device=dev, seed=config.seed)
+    feature_net = _feature_net(data, feature_nets) if "fid" in config.eval.metrics else None
+    metrics, notes = evaluate(
+        model, data, config.eval, device=dev, seed=config.seed, feature_net=feature_net
+    )
     result.update(metrics)
     result["eval_seconds"] = time.perf_counter() - t1
     result["notes"] = notes
@@ -131,6 +139,15 @@ def run_trial(
     _write_json(workdir / "result.json", result)
     _drop_checkpoint(state_dir)
     return result
+
+
+def _feature_net(data: Dataset, cache_root: str | Path) -> tuple[torch.nn.Module, dict] | str:
+    """The dataset's cached domain feature net, or why there is none (recorded as a note)."""
+    try:
+        return load_or_train(data.name, data.image_shape[1], cache_root, train_if_missing=False,
+                             progress=lambda _: None)  # fmt: skip
+    except FeatureNetError as e:
+        return str(e)
 
 
 @torch.no_grad()

@@ -48,6 +48,7 @@ def run_trial_safely(
         return run_trial(
             config, workdir, report, device=runtime["device"], cache_dir=runtime["cache_dir"],
             state_dir=state_dir, checkpoint_every=runtime.get("checkpoint_every", 0),
+            feature_nets=runtime["feature_nets"],
         )  # fmt: skip
     except Exception as e:  # noqa: BLE001 - any crash must not take the sweep down
         (workdir / "traceback.txt").write_text(traceback.format_exc())
@@ -209,6 +210,7 @@ def run_sweep_with_ray(
     experiment_name: str,
     device: str,
     cache_dir: Path,
+    feature_nets: Path,
     plugins: list[str] = (),
     max_failures: int = 1,
     indices: list[int] | None = None,
@@ -229,6 +231,7 @@ def run_sweep_with_ray(
         "plugins": list(plugins),
         "state_root": str((storage_path / experiment_name / "trials").resolve()),
         "checkpoint_every": checkpoint_every,
+        "feature_nets": str(feature_nets.resolve()),
     }
     if indices is None:
         indices = [t.index for t in sweep.trials]

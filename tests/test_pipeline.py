@@ -29,14 +29,23 @@ def test_dvc_repro_builds_the_smoke_results(tmp_path):
         shutil.copytree(REPO / folder, work / folder, ignore=ignore)
     shutil.copy(REPO / ".dvcignore", work / ".dvcignore")
     pipeline = (REPO / "dvc.yaml").read_text()
-    assert "- sweeps: [beta_tradeoff, variants]" in pipeline
-    smoke = pipeline.replace("- sweeps: [beta_tradeoff, variants]", "- sweeps: [smoke]")
+    sweeps = "- sweeps: [beta_tradeoff, variants, architecture, latent_dim]"
+    assert sweeps in pipeline
+    smoke = pipeline.replace(sweeps, "- sweeps: [smoke]")
+    # A feature net that trains in seconds (8x8 digits) stands in for the real ones.
+    nets = "fashion_mnist_32: {dataset: fashion_mnist, resolution: 32}"
+    assert nets in smoke
+    smoke = smoke.replace(nets, "digits_8: {dataset: digits, resolution: 8}")
+    smoke = smoke.replace("      dsprites_32: {dataset: dsprites, resolution: 32}\n", "")
     (work / "dvc.yaml").write_text(smoke)
 
     assert _dvc("init", "--no-scm", cwd=work).returncode == 0
     out = _dvc("repro", cwd=work)
     assert out.returncode == 0, out.stdout + out.stderr
-    for stage in ("data@smoke", "sweep@smoke", "tables@smoke", "figures@smoke"):
+    stages = ("feature_net@digits_8", "data@smoke", "sweep@smoke", "tables@smoke",
+              "figures@smoke")  # fmt: skip
+    assert (work / "results" / "feature_nets" / "fd_digits_8px.json").is_file()
+    for stage in stages:
         assert f"'{stage}'" in out.stdout
     results = work / "results" / "smoke"
     for name in ("sweep.json", "runs.csv", "table.md", "table.tex", "table.csv", "figure.png"):

@@ -78,7 +78,7 @@ base:
   architecture: mlp2
   latent_dim: 4
   dataset: {name: dsprites, resolution: 16, n_train: 512, n_test: 128}
-  train: {steps: 400, batch_size: 32, log_every: 20}
+  train: {steps: 200, batch_size: 32, log_every: 20}
   eval: {metrics: [mse, kl, elbo], grid_images: 8}
 grid:
   beta: [1, 2, 4, 8]
@@ -105,7 +105,7 @@ class _Driver:
     def __init__(self, sweep: Path, results: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmark.run", str(sweep), "--results-dir", str(results),
-             "--num-cpus", "2", "--checkpoint-every", "100"],
+             "--num-cpus", "2", "--checkpoint-every", "50"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
@@ -142,10 +142,27 @@ def _has_checkpoint(results: Path) -> bool:
     return any(results.glob("ray/*/trials/*/state.pt"))
 
 
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sweep") / "resume.yaml"
+    path.write_text(SWEEP)
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(sweep_file, tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("clean") / "results"
+    out = run_cli("benchmark.run", str(sweep_file), "--results-dir", str(results),
+                  "--num-cpus", "2", "--checkpoint-every", "50")  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    return results
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(tmp_path, how):
-    sweep = tmp_path / "resume.yaml"
-    sweep.write_text(SWEEP)
+def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(
+    tmp_path, sweep_file, uninterrupted, how
+):
+    sweep = sweep_file
     results = tmp_path / "results"
     driver = _Driver(sweep, results)
     # Kill once one trial is recorded (its end line is printed after MLflow has it) and a later
@@ -165,7 +182,7 @@ def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(tmp_path, how
     assert 1 <= finished_before < 4
 
     again = run_cli("benchmark.run", str(sweep), "--results-dir", str(results),
-                    "--num-cpus", "2", "--checkpoint-every", "100")  # fmt: skip
+                    "--num-cpus", "2", "--checkpoint-every", "50")  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resuming the interrupted sweep run" in again.stdout
     assert "4/4 finished" in again.stdout
@@ -181,7 +198,7 @@ def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(tmp_path, how
         steps = [m.step for m in MlflowClient(
             tracking_uri=f"sqlite:///{results / 'mlflow.db'}"
         ).get_metric_history(r.info.run_id, "train_loss")]  # fmt: skip
-        assert steps == list(range(20, 401, 20))
+        assert steps == list(range(20, 201, 20))
 
     attempts = _attempts(results)
     assert len(attempts) == 4
@@ -193,10 +210,7 @@ def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(tmp_path, how
     assert any(starts[-1] > 0 for starts in attempts.values())
 
     # The final table equals an uninterrupted run's.
-    clean = tmp_path / "clean"
-    straight = run_cli("benchmark.run", str(sweep), "--results-dir", str(clean),
-                       "--num-cpus", "2", "--checkpoint-every", "100")  # fmt: skip
-    assert straight.returncode == 0, straight.stdout + straight.stderr
+    clean = uninterrupted
     cols = ["beta", "mse", "kl", "elbo"]
     a = pd.read_csv(results / "resume" / "runs.csv")[cols].sort_values("beta")
     b = pd.read_csv(clean / "resume" / "runs.csv")[cols].sort_values("beta")
