@@ -63,13 +63,25 @@ def metric_columns(columns) -> list[str]:
     return [m for m in out if m in columns]
 
 
-def metric_format(m: str) -> tuple[str, str]:
+def metric_format(m: str, n: int | None = None) -> tuple[str, str]:
+    """(column header, number format); image-quality headers name their feature network and
+    the number N of generated (and real) images, so no one compares across scales unawares."""
     if m in METRICS:
         return METRICS[m]
+    size = f", N={n}" if n else ""
     if m == "fid_inception":
-        return "FID (Inception)", ".1f"
+        return f"FID (Inception{size})", ".1f"
     kind, _, dataset = m.partition("_")
-    return (f"FD ({m})", ".2f") if kind == "fd" else (f"KID ({dataset})", ".4f")
+    if kind == "fd":
+        return f"FD ({m}{size})", ".1f"
+    return f"KID (kid_{dataset}{size})", ".2f"
+
+
+def _fid_samples(runs: pd.DataFrame) -> int | None:
+    if "fid_samples" not in runs.columns:
+        return None
+    values = set(runs["fid_samples"].dropna())
+    return int(values.pop()) if len(values) == 1 else None
 
 
 class ReportError(Exception):
@@ -186,7 +198,8 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         if (f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any())
         or f"note.{m}" in sr.runs.columns
     ]  # fmt: skip
-    header = [HEADERS.get(k, k) for k in keys] + [metric_format(m)[0] for m in metrics]
+    n = _fid_samples(sr.runs)
+    header = [HEADERS.get(k, k) for k in keys] + [metric_format(m, n)[0] for m in metrics]
     header += ["Seeds"]
     rows = []
     for _, r in agg.iterrows():
@@ -320,7 +333,7 @@ def figure(sr: SweepRuns, path: Path) -> None:
     df = sr.runs[sr.runs["status"] == "finished"]
     quality = [m for m in metric_columns(df.columns) if m.startswith("fd_")]
     wanted = ("mse", "kl", *quality, "mig", "active_units", "elbo")
-    metrics = [m for m in wanted if m in df.columns and df[m].notna().any()][:4]
+    metrics = [m for m in wanted if m in df.columns and df[m].notna().any()][:5]
     if not metrics:  # no trial finished: say so instead of drawing empty axes
         fig, ax = plt.subplots(figsize=(5, 2))
         ax.axis("off")
@@ -329,6 +342,8 @@ def figure(sr: SweepRuns, path: Path) -> None:
         plt.close(fig)
         return
     fig, axs = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    # A numeric axis (β, latent dim) reads best along x, with a categorical one as the hue.
+    keys = sorted(keys, key=lambda k: not pd.api.types.is_numeric_dtype(df[k]))
     x = keys[0] if keys else "seed"
     hue = keys[1] if len(keys) > 1 else None
     numeric = pd.api.types.is_numeric_dtype(df[x])

@@ -218,3 +218,30 @@ def test_killed_sweep_resumes_without_retraining_or_duplicate_runs(
     tables = [pd.read_csv(r / "resume" / "table.csv") for r in (results, clean)]
     timing = [c for c in tables[0].columns if c.startswith("train_seconds")]
     pd.testing.assert_frame_equal(tables[0].drop(columns=timing), tables[1].drop(columns=timing))
+
+
+def test_a_dead_worker_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
+    marker = tmp_path / "died"
+    monkeypatch.setenv("VAEBENCH_TEST_DIES_ONCE_MARKER", str(marker))
+    # The Ray workers import the plugin too.
+    monkeypatch.setenv("PYTHONPATH", f"{REPO}:{os.environ.get('PYTHONPATH', '')}")
+    results = tmp_path / "results"
+    out = run_cli(
+        "benchmark.run", "sweeps/smoke.yaml", "--results-dir", str(results),
+        "--plugin", "tests.plugins.dies_once", "--override", "variant=dies_once_vae",
+        "--override", "grid.beta=[2]", "--override", "train.steps=200",
+        "--checkpoint-every", "50",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert marker.read_text() == "died"  # the first attempt's worker really died
+    assert "error, retrying" in out.stdout and "1/1 finished" in out.stdout
+    # Died after step 120: the retry started from the checkpoint at step 100, not from 0.
+    assert list(_attempts(results).values()) == [[0, 100]]
+    trials = [r for r in _runs_of(results, "smoke") if r.data.tags["vaebench.role"] == "trial"]
+    assert len(trials) == 1 and trials[0].data.tags["vaebench.status"] == "finished"
+    assert trials[0].data.metrics["resumed_from_step"] == 100
+
+
+def _runs_of(results: Path, experiment: str) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    return client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
