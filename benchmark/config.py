@@ -430,6 +430,15 @@ def load_sweep(
             _set_path(raw, axis, value)
         config = _validate_trial(raw, path, node, "base", grid_source)
         trials.append(Trial(index, config, point))
+    # A trial is identified by its config hash (MLflow runs, checkpoints, resume): two trials
+    # with one config would be one trial run twice.
+    first: dict[str, Trial] = {}
+    for t in trials:
+        other = first.setdefault(t.config.hash(), t)
+        if other is not t:
+            raise ConfigError(path, "grid", f"trials {other.index + 1} ({other.name}) and "
+                              f"{t.index + 1} ({t.name}) have the same config; allowed: distinct "
+                              "grid values")  # fmt: skip
     return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res)
 
 

@@ -49,11 +49,12 @@ def evaluate(
     device: torch.device,
     seed: int,
     feature_net: FeatureNetOrReason = None,
+    dataset_name: str | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Returns (metrics, notes): numbers to log, and strings saying how each was obtained.
 
     `feature_net` is the dataset's domain feature net and its cache record, for `fd_<dataset>`,
-    or a string saying why there is none.
+    or a string saying why there is none; `dataset_name` (default: data.name) is the <dataset>.
     """
     model.eval()
     torch.manual_seed(seed + 1)  # the one-sample ELBO draws noise: make it repeatable
@@ -84,7 +85,9 @@ def evaluate(
     }
     notes = {"eval_points": str(n), **model.notes()}
     if "fid" in cfg.metrics:
-        quality, quality_notes = image_quality(model, data, cfg, device, seed, feature_net)
+        quality, quality_notes = image_quality(
+            model, data, cfg, device, seed, feature_net, dataset_name or data.name
+        )
         metrics.update(quality)
         notes.update(quality_notes)
     if not continuous:
@@ -141,6 +144,7 @@ def image_quality(
     device: torch.device,
     seed: int,
     feature_net: FeatureNetOrReason,
+    dataset_name: str,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """FD/KID in the domain net's features (`fd_<dataset>`, `kid_<dataset>`) and, when its
     weights are on disk, Inception FID (`fid_inception`): N = cfg.fid_samples samples from the
@@ -157,7 +161,7 @@ def image_quality(
     ]).clamp(0, 1)  # fmt: skip
     metrics: dict[str, float] = {"fid_samples": float(n)}
     notes: dict[str, str] = {}
-    name = feature_net_metric(data.name)
+    name = feature_net_metric(dataset_name)
     t0 = time.perf_counter()
     if isinstance(feature_net, tuple):
         net, info = feature_net
@@ -165,8 +169,8 @@ def image_quality(
             real, fake, net, kid_subset_size=cfg.kid_subset_size, seed=seed
         )
         metrics[name] = scores["fd"]
-        metrics["kid_" + data.name] = scores["kid_mean"]
-        metrics["kid_" + data.name + "_std"] = scores["kid_std"]
+        metrics["kid_" + dataset_name] = scores["kid_mean"]
+        metrics["kid_" + dataset_name + "_std"] = scores["kid_std"]
         notes["fid"] = domain_fd_note(name, n, info) + (
             f"; KID: {scores['kid_subsets']} subsets of {scores['kid_subset_size']}"
         )

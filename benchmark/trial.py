@@ -127,10 +127,14 @@ def run_trial(
         result["after_training_seconds"] = time.perf_counter() - t_after
 
     t1 = time.perf_counter()
-    feature_net = _feature_net(data, feature_nets) if "fid" in config.eval.metrics else None
+    name = config.dataset.name  # the config's name: data.name may say "dsprites_like"
+    feature_net = None
+    if "fid" in config.eval.metrics:
+        feature_net = _feature_net(name, data.image_shape[1], feature_nets)
     metrics, notes = evaluate(
-        model, data, config.eval, device=dev, seed=config.seed, feature_net=feature_net
-    )
+        model, data, config.eval, device=dev, seed=config.seed, feature_net=feature_net,
+        dataset_name=name,
+    )  # fmt: skip
     result.update(metrics)
     result["eval_seconds"] = time.perf_counter() - t1
     result["notes"] = notes
@@ -141,10 +145,12 @@ def run_trial(
     return result
 
 
-def _feature_net(data: Dataset, cache_root: str | Path) -> tuple[torch.nn.Module, dict] | str:
+def _feature_net(
+    dataset: str, resolution: int, cache_root: str | Path
+) -> tuple[torch.nn.Module, dict] | str:
     """The dataset's cached domain feature net, or why there is none (recorded as a note)."""
     try:
-        return load_or_train(data.name, data.image_shape[1], cache_root, train_if_missing=False,
+        return load_or_train(dataset, resolution, cache_root, train_if_missing=False,
                              progress=lambda _: None)  # fmt: skip
     except FeatureNetError as e:
         return str(e)

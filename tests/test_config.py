@@ -104,6 +104,7 @@ BAD = [
         "data_root is only for fashion_mnist, mnist, cifar10, celeba, not dsprites",
     ),
     ("empty grid axis", ("seed: [0, 1, 2]", "seed: []"), "grid.seed", "at least one value"),
+    ("repeated grid value", ("seed: [0, 1, 2]", "seed: [0, 1, 1]"), "grid", "the same config"),
     ("grid axis not a list", ("seed: [0, 1, 2]", "seed: 3"), "grid.seed", "valid list"),
     ("beta on vae", ("variant: beta_vae", "variant: vae"), "grid.beta", "use 'beta_vae'"),
     (

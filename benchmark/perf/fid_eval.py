@@ -39,11 +39,11 @@ def measure_fid(sweep: str, n: int, feature_nets: Path, device: str | None) -> d
     )  # fmt: skip
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = load_trial_data(config)
-    net, info = load_or_train(data.name, data.image_shape[1], feature_nets)
+    net, info = load_or_train(config.dataset.name, data.image_shape[1], feature_nets)
     torch.manual_seed(0)
     model = build_model(config, data).to(dev).eval()
     t0 = time.perf_counter()
-    metrics, _ = image_quality(model, data, config.eval, dev, 0, (net, info))
+    metrics, _ = image_quality(model, data, config.eval, dev, 0, (net, info), config.dataset.name)
     ours = time.perf_counter() - t0
     with torch.no_grad():
         fake = model.sample(n, generator=torch.Generator(device=dev).manual_seed(0)).cpu()
