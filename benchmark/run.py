@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {t.index + 1:3d}. {t.name}  [{t.config.hash()}]")
         return 0
     try:
+        check_data_files(sweep)
         prepare_feature_nets(sweep, Path(args.results_dir) / "feature_nets")
     except (DataError, FeatureNetError) as e:
         return _fail(str(e))
@@ -159,6 +160,23 @@ def prepare_feature_nets(sweep, cache_root: Path) -> None:
         if key not in seen:
             seen.add(key)
             load_or_train(key[0], key[1], cache_root, data_root=key[2])
+
+
+def check_data_files(sweep) -> None:
+    """Read every file-backed dataset the sweep uses once, before Ray starts: a dataset that is
+    missing offline stops the command with one line saying where to put it, instead of failing
+    every trial."""
+    from benchmark.data import SPECS, load_dataset
+
+    seen = set()
+    for t in sweep.trials:
+        d = t.config.dataset
+        key = (d.name, d.resolution, d.n_train, d.n_test, d.split_seed, d.data_root)
+        if SPECS[d.name].accepts_data_root and key not in seen:
+            seen.add(key)
+            data = load_dataset(d.name, resolution=d.resolution, n_train=d.n_train,
+                                n_test=d.n_test, split_seed=d.split_seed, data_root=d.data_root)
+            print(f"data: {data.description}")
 
 
 def _run(sweep, args: argparse.Namespace) -> int:

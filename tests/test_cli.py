@@ -10,7 +10,7 @@ def test_help_documents_every_flag(cli):
     assert out.returncode == 0
     for flag in ("--profile", "--override", "--device", "--address", "--tracking-uri",
                  "--results-dir", "--plugin", "--yes", "--strict", "--dry-run", "--num-cpus",
-                 "--list-variants"):  # fmt: skip
+                 "--list-variants", "--fresh", "--checkpoint-every"):  # fmt: skip
         assert flag in out.stdout
     parser_flags = {a for a in vars(parse_args(["x.yaml"]))}
     assert {"profile", "override", "device", "address", "tracking_uri"} <= parser_flags
@@ -34,6 +34,7 @@ def test_list_variants_one_per_line(cli):
         (["sweeps/smoke.yaml", "--plugin", "no_such_module"], "--plugin no_such_module"),
         (["sweeps/smoke.yaml", "--num-cpus", "0"], "--num-cpus: 0 is not allowed"),
         (["sweeps/smoke.yaml", "--device", "tpu"], "--device tpu: not a torch device; allowed"),
+        (["sweeps/smoke.yaml", "--checkpoint-every", "-1"], "--checkpoint-every: -1 is not"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, args, expected):
@@ -61,3 +62,19 @@ def test_dry_run_lists_trials(cli):
     assert out.returncode == 0
     assert "12 trials over beta, seed" in out.stdout
     assert out.stdout.count("beta=") == 12
+
+
+def test_unreadable_dataset_files_stop_the_sweep_before_it_starts(cli, tmp_path):
+    # CIFAR-10 batches that are not pickles: one line naming the file, before Ray or MLflow.
+    root = tmp_path / "data" / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (root / name).write_bytes(b"not a pickle")
+    out = cli("benchmark.run", "sweeps/smoke.yaml", "--results-dir", str(tmp_path / "results"),
+              "--override", "dataset={name: cifar10, n_train: 100, n_test: 50, data_root: "
+              f"{tmp_path / 'data'}}}", "--override", "architecture=mlp2")  # fmt: skip
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cifar" in lines[0].lower() and str(root) in lines[0], out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    assert not (tmp_path / "results").exists()

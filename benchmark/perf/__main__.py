@@ -20,7 +20,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 = what each trial of a local sweep gets)")  # fmt: skip
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    p.add_argument("--fid-sweep", default="sweeps/architecture.yaml",
+    p.add_argument("--fid-sweep", default="sweeps/latent_dim.yaml",
                    help="data and model for the FD/KID timing")  # fmt: skip
     p.add_argument("--fid-samples", type=int, default=2000, help="N for the FD/KID timing")
     p.add_argument("--feature-nets", default="results/feature_nets",

@@ -9,6 +9,7 @@ through torchmetrics is visible.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ def _bare_fd(real: torch.Tensor, fake: torch.Tensor, net: torch.nn.Module) -> fl
         b = net.features(fake).double().numpy()
     mu = a.mean(0) - b.mean(0)
     ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = scipy.linalg.sqrtm(ca @ cb).real
+    with warnings.catch_warnings():  # an untrained model's samples may have a singular cov
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(ca @ cb).real
     return float(mu @ mu + np.trace(ca + cb - 2 * covmean))
 
 
