@@ -490,6 +490,11 @@ def _validate_trial(
     if "fid" in ev.metrics and not 2 <= ev.kid_subset_size <= ev.fid_samples:
         raise fail("eval.kid_subset_size", f"{ev.kid_subset_size} is not allowed; allowed: "
                    f"2 .. eval.fid_samples ({ev.fid_samples})")  # fmt: skip
+    if "fid" in ev.metrics and ev.inception_weights is not None:
+        if not Path(ev.inception_weights).expanduser().is_file():
+            raise fail("eval.inception_weights", f"{ev.inception_weights!r} does not exist; "
+                       "allowed: the path of weights-inception-2015-12-05-6726825d.pth, or "
+                       "null")  # fmt: skip
     train_size = config.dataset.train_size()
     if train_size is not None and config.train.batch_size > train_size:
         raise fail(

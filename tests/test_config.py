@@ -105,6 +105,14 @@ BAD = [
     ),
     ("empty grid axis", ("seed: [0, 1, 2]", "seed: []"), "grid.seed", "at least one value"),
     ("repeated grid value", ("seed: [0, 1, 2]", "seed: [0, 1, 1]"), "grid", "the same config"),
+    (
+        "missing Inception weights file",
+        ("  train: {steps: 10, batch_size: 8}",
+         "  train: {steps: 10, batch_size: 8}\n  eval: {metrics: [mse, fid], fid_samples: 50, "
+         "kid_subset_size: 10, inception_weights: /no/inception.pth}"),
+        "base.eval.inception_weights",
+        "'/no/inception.pth' does not exist",
+    ),
     ("grid axis not a list", ("seed: [0, 1, 2]", "seed: 3"), "grid.seed", "valid list"),
     ("beta on vae", ("variant: beta_vae", "variant: vae"), "grid.beta", "use 'beta_vae'"),
     (

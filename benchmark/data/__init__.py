@@ -60,7 +60,13 @@ def load_dataset(
     n_test = check_int("dataset.n_test", n_test, minimum=1)
     split_seed = check_int("dataset.split_seed", split_seed, minimum=0)
     _check_sources(name, path, data_root)
-    resolution = SPECS[name].check_resolution(resolution)
+    spec = SPECS[name]
+    resolution = spec.check_resolution(resolution)
+    # Official splits are checked against their published sizes here, before any file is read
+    # (the loaders check again against the files on disk); pooled ones check their own pool.
+    problem = None if spec.pooled else spec.check_split(n_train, n_test)
+    if problem is not None:
+        raise DataError(problem)
     if name == "digits":
         return digits.load_digits(n_train, n_test, split_seed)
     if name == "dsprites":
