@@ -150,6 +150,7 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         row["steps"] = _parse(params.get("train.steps", "null"))
         row["batch_size"] = _parse(params.get("train.batch_size", "null"))
         row["lr"] = _parse(params.get("train.lr", "null"))
+        row["config"] = tags.get(f"{TAG}config", "")
         row["run_id"] = run.info.run_id
         rows.append(row)
     if not rows:

@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# FD is only comparable within one feature net: every sweep uses the committed nets, whatever
+# results dir it writes to; a missing net is trained there once (and then named by its hash).
+FEATURE_NETS = REPO / "results" / "feature_nets"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,6 +78,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--checkpoint-every", type=int, default=500, metavar="STEPS",
         help="save each trial's training state every STEPS steps, for resume (0: never; "
         "default: 500)",
+    )  # fmt: skip
+    p.add_argument(
+        "--feature-nets", default=str(FEATURE_NETS), metavar="DIR",
+        help="the FD feature nets, which define the fd_<dataset> scale (default: the committed "
+        "results/feature_nets, whatever --results-dir is)",
     )  # fmt: skip
     p.add_argument("--yes", action="store_true", help="allow grids over the trial sanity limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any trial diverged or failed")
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         check_data_files(sweep)
-        prepare_feature_nets(sweep, Path(args.results_dir) / "feature_nets")
+        prepare_feature_nets(sweep, Path(args.feature_nets).resolve())
     except (DataError, FeatureNetError) as e:
         return _fail(str(e))
     return _run(sweep, args)
@@ -224,7 +232,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
             experiment_name=f"{sweep.results_name}-{parent[:8]}",
             device=args.device,
             cache_dir=results / "cache" / "data",
-            feature_nets=results / "feature_nets",
+            feature_nets=Path(args.feature_nets).resolve(),
             plugins=args.plugin,
             indices=todo,
             reuse_runs=reuse,
@@ -242,8 +250,13 @@ def _run(sweep, args: argparse.Namespace) -> int:
 
     out_dir = results / sweep.results_name
     out_dir.mkdir(parents=True, exist_ok=True)
+    from benchmark.numerics import sweep_digests
+
     record = {"sweep_run_id": parent, "tracking_uri": uri, "profile": sweep.profile,
-              "commit": info["commit"], "trials": counts}  # fmt: skip
+              "sweep_file": sweep.file, "commit": info["commit"], "trials": counts,
+              "minutes": round((time.monotonic() - t0) / 60, 1),
+              # The pinned numerics this code produced the results with (the drift guard).
+              "numerics": sweep_digests(t.config for t in sweep.trials)}  # fmt: skip
     # The sweep's one small output of record: DVC's sweep stage tracks it, the report stage uses it.
     tmp = out_dir / ".sweep.json.tmp"
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

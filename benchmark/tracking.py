@@ -175,6 +175,8 @@ class Tracker:
             f"{TAG}trial_hash": config.hash(),
             f"{TAG}trial_name": trial.name,
             f"{TAG}trial_index": str(trial.index),
+            # The whole trial config, so that `benchmark.verify` reruns it from runs.csv alone.
+            f"{TAG}config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
         }
         run = self.client.create_run(
             self.experiment_id, run_name=f"{trial.index + 1:03d}/{n_trials} {trial.name}", tags=tags

@@ -101,6 +101,8 @@ def run_trial(
         # The worker's own packages: on a cluster they need not match the driver's.
         "versions": json.dumps(versions(), sort_keys=True),
         "data_seconds": time.perf_counter() - t0,
+        # CPU results can depend on the thread count (reduction order): verify reuses it.
+        "threads": float(torch.get_num_threads()),
     }
 
     def on_log(step: int, record: dict[str, float]) -> None:

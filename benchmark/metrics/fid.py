@@ -174,9 +174,12 @@ def domain_fd_note(metric: str, n: int, net_info: dict | None = None) -> str:
             + ", ".join(f"{k} {v:.3f}" for k, v in net_info["test_accuracy"].items())
             + ")"
         )
+    net = ""
+    if net_info and net_info.get("weights_sha256"):
+        net = f" net {net_info['weights_sha256'][:8]},"
     return (
         f"{metric}: Fréchet distance in the 128-d features of vaebench's {metric[3:]} classifier"
-        f"{acc}; {n} generated vs {n} real test images; resize: {DOMAIN_RESIZE}; float64"
+        f"{acc};{net} {n} generated vs {n} real test images; resize: {DOMAIN_RESIZE}; float64"
     )
 
 

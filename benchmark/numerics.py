@@ -1,0 +1,254 @@
+"""The numerics fingerprint: a drift guard between the code and the committed results.
+
+A committed table is only worth something if the current code still produces it. Rerunning
+every sweep in the test suite is far too slow, so the suite reruns *probes* instead: tiny,
+deterministic trials (a few seconds each on one CPU thread) whose metrics are pinned in
+`results/numerics.json`. Each probe covers one component:
+
+- ``core``: β-VAE, mlp2, the dSprites-like renderer, Adam, the training loop, MSE/KL/ELBO,
+  active units and MIG;
+- ``variant:<name>``, ``architecture:<name>``: one probe per other variant and family;
+- ``metric:nll``, ``metric:fd``: the importance-sampled NLL and FD/KID on the committed net;
+- ``dataset:<name>``: the fingerprint of a real dataset's split (pixels, not metrics).
+
+Each committed sweep records, in `results/<sweep>/sweep.json`, the digest of every pinned probe
+it depends on (`sweep_digests`). `tests/test_numerics.py` then fails when
+
+1. a probe's metrics no longer match their pins (the code's numerics changed: a new RNG draw
+   order, initialisation, optimiser, loss or metric), or
+2. a committed sweep's recorded digests differ from the current pins (its results came from
+   older numerics and must be regenerated).
+
+After an intended change: ``python -m benchmark.numerics --update`` re-pins the probes and
+lists the committed sweeps that are now stale; regenerate those (``python -m benchmark.run
+sweeps/<name>.yaml --fresh``) and the suite passes again.
+
+The comparison tolerates float noise between CPUs (relative 1e-4) but not a changed stream.
+See docs/design.md, "Trust: drift guard, verify, cache".
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PINS = REPO / "results" / "numerics.json"
+RTOL = 1e-4
+# Only what a model computes is pinned: never wall time, throughput or paths.
+VOLATILE = ("seconds", "images_per_second", "versions", "device", "dataset", "notes", "threads")
+
+_TINY = {
+    "variant": "beta_vae",
+    "beta": 2.0,
+    "architecture": "mlp2",
+    "latent_dim": 4,
+    "seed": 3,
+    "dataset": {"name": "dsprites", "resolution": 16, "n_train": 256, "n_test": 64},
+    "train": {"steps": 12, "batch_size": 32, "lr": 1e-3, "log_every": 4},
+    "eval": {"metrics": ["mse", "kl", "elbo", "active_units", "mig"], "mig_points": 400,
+             "grid_images": 8, "batch_size": 64},
+}  # fmt: skip
+_VARIANT_PARAMS = {"vqvae": {"prior_steps": 4}, "iwae": {"k": 3}}
+# The committed FD net is for 32 px; N must exceed its 128 feature dimensions.
+_FD = {"dataset": {"resolution": 32, "n_train": 256, "n_test": 160},
+       "eval": {"metrics": ["mse", "fid"], "fid_samples": 150, "kid_subset_size": 50}}  # fmt: skip
+_DATASETS = {"fashion_mnist": {"name": "fashion_mnist", "resolution": 32, "n_train": None,
+                               "n_test": 2000}}  # fmt: skip
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = json.loads(json.dumps(base))
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def probe_configs() -> dict[str, dict[str, Any]]:
+    """Probe name → raw trial config (a dict that `TrialConfig` validates)."""
+    import variants
+    from variants.architectures import ARCHITECTURES
+
+    probes = {"core": _TINY}
+    builtins = [n for n in variants.names() if variants.get(n).__module__.startswith("variants.")]
+    for name in builtins:
+        if name == _TINY["variant"]:
+            continue
+        cfg = _merge(_TINY, {"variant": name, "params": _VARIANT_PARAMS.get(name, {})})
+        cls = variants.get(name)
+        if not cls.Config.model_fields.get("beta"):
+            cfg.pop("beta")
+        if not cls.continuous_latents:
+            cfg["eval"]["metrics"] = ["mse", "kl", "elbo"]
+        probes[f"variant:{name}"] = cfg
+    for arch in ARCHITECTURES:
+        if arch != _TINY["architecture"]:
+            probes[f"architecture:{arch}"] = _merge(
+                _TINY, {"architecture": arch, "dataset": {"resolution": 32}}
+            )
+    probes["metric:nll"] = _merge(_TINY, {"eval": {"metrics": ["nll"], "nll_k": 8,
+                                                   "nll_points": 16}})  # fmt: skip
+    probes["metric:fd"] = _merge(_TINY, _FD)
+    return probes
+
+
+def _is_pinned_key(key: str, value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not any(
+        v in key for v in VOLATILE
+    )
+
+
+def run_probe(name: str) -> dict[str, float]:
+    """Run one probe on the CPU with one thread; returns its pinned quantities.
+
+    Raises KeyError for an unknown probe name.
+    """
+    import torch
+
+    from benchmark.config import TrialConfig
+    from benchmark.trial import run_trial
+
+    if name.startswith("dataset:"):
+        return _dataset_probe(name.split(":", 1)[1])
+    config = TrialConfig.model_validate(probe_configs()[name])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_trial(config, tmp, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    out = {k: float(v) for k, v in result.items() if _is_pinned_key(k, v)}
+    out["finished"] = float(result.get("status") == "finished")
+    return dict(sorted(out.items()))
+
+
+def _dataset_probe(name: str) -> dict[str, float]:
+    from benchmark.data import load_dataset
+
+    d = _DATASETS[name]
+    data = load_dataset(d["name"], resolution=d["resolution"], n_train=d["n_train"],
+                        n_test=d["n_test"])  # fmt: skip
+    # The fingerprint is a hex digest: pin it as a number so one comparison rule serves all.
+    return {"fingerprint": float(int(data.fingerprint[:12], 16))}
+
+
+def all_probes() -> list[str]:
+    return [*probe_configs(), *(f"dataset:{d}" for d in _DATASETS)]
+
+
+def load_pins(path: Path = PINS) -> dict[str, dict[str, float]]:
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["probes"]
+
+
+def digest(values: dict[str, float]) -> str:
+    """A short stable id of a probe's pinned values (the pins as written, not recomputed)."""
+    blob = json.dumps(values, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def compare(pinned: dict[str, float], now: dict[str, float], rtol: float = RTOL) -> list[str]:
+    """The differences between a probe's pins and a rerun, one line each (empty: match)."""
+    out = []
+    for key in sorted(set(pinned) | set(now)):
+        a, b = pinned.get(key), now.get(key)
+        if a is None or b is None:
+            out.append(f"{key}: pinned {a}, now {b}")
+        elif not (math.isclose(a, b, rel_tol=rtol, abs_tol=1e-9) or (a != a and b != b)):
+            out.append(f"{key}: pinned {a!r}, now {b!r}")
+    return out
+
+
+# --- which probes a sweep depends on -------------------------------------------------------
+
+
+def probes_for(configs: Iterable[Any]) -> list[str]:
+    """The probes whose numerics a set of `TrialConfig`s depends on (sorted)."""
+    names = {"core"}
+    known = set(all_probes())
+    for c in configs:
+        names.add(f"variant:{c.variant}")
+        names.add(f"architecture:{c.architecture}")
+        metrics = set(c.eval.metrics)
+        if "nll" in metrics:
+            names.add("metric:nll")
+        if metrics & {"fid", "fd"}:
+            names.add("metric:fd")
+        names.add(f"dataset:{c.dataset.name}")
+    return sorted(n for n in names if n in known)
+
+
+def sweep_digests(configs: Iterable[Any], pins: dict | None = None) -> dict[str, str]:
+    """Probe name → digest of its current pins, for the probes `configs` depend on."""
+    pins = load_pins() if pins is None else pins
+    return {n: digest(pins[n]) if n in pins else "unpinned" for n in probes_for(configs)}
+
+
+def stale_sweeps(results: Path = REPO / "results", pins: dict | None = None) -> dict[str, list]:
+    """Committed sweep folder → the probes whose recorded digest differs from the pins."""
+    pins = load_pins() if pins is None else pins
+    out = {}
+    for path in sorted(results.glob("*/sweep.json")):
+        recorded = json.loads(path.read_text()).get("numerics")
+        if recorded is None:
+            out[path.parent.name] = ["(no numerics recorded: made before the drift guard)"]
+            continue
+        bad = [n for n, d in recorded.items() if n not in pins or digest(pins[n]) != d]
+        if bad:
+            out[path.parent.name] = bad
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmark.numerics",
+        description="Check the code's numerics against the pinned probes (results/numerics.json)"
+        " and list committed sweeps made under other numerics.",
+    )
+    p.add_argument("--update", action="store_true", help="re-pin the probes from this code")
+    p.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
+    args = p.parse_args(argv)
+    names = args.probe or all_probes()
+    unknown = sorted(set(names) - set(all_probes()))
+    if unknown:
+        print(f"error: --probe {unknown[0]}: unknown; allowed: {', '.join(all_probes())}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    pins = load_pins()
+    changed = []
+    for name in names:
+        try:
+            now = run_probe(name)
+        except Exception as e:  # noqa: BLE001 - a probe that cannot run (no data) is reported
+            print(f"{name:28s} skipped: {type(e).__name__}: {str(e).splitlines()[0]}")
+            continue
+        diff = compare(pins.get(name, {}), now)
+        print(f"{name:28s} {'ok' if not diff else 'CHANGED: ' + '; '.join(diff[:3])}")
+        if diff:
+            changed.append(name)
+            pins[name] = now
+    if args.update and changed:
+        PINS.write_text(json.dumps({"rtol": RTOL, "probes": dict(sorted(pins.items()))},
+                                   indent=1, sort_keys=True) + "\n")  # fmt: skip
+        print(f"re-pinned {len(changed)} probes in {PINS.relative_to(REPO)}")
+    stale = stale_sweeps(pins=pins)
+    for sweep, probes in stale.items():
+        print(f"stale: results/{sweep} (probes {', '.join(probes)}): rerun "
+              f"python -m benchmark.run sweeps/{sweep.split('-')[0]}.yaml --fresh")  # fmt: skip
+    if changed and not args.update:
+        print("numerics changed: if intended, rerun with --update and regenerate the stale sweeps")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

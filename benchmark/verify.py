@@ -1,0 +1,145 @@
+"""Rerun trials of a committed sweep from their recorded configs and compare every metric.
+
+    python -m benchmark.verify results/beta_tradeoff            # the first finished trial
+    python -m benchmark.verify results/beta_tradeoff --trial "beta=4.0,seed=1"
+    python -m benchmark.verify results/variants --first 3
+
+Each trial's full config is recorded in `runs.csv` (column `config`), so the rerun needs neither
+MLflow nor the sweep file. The rerun trains on the CPU with the thread count the trial recorded,
+scores FD with the committed feature nets (`results/feature_nets/`, whatever results dir the
+original run wrote to), and prints per metric the committed value, the rerun value and whether
+they agree to `--rtol` (default 1e-6). Exit status: 0 when every metric of every rerun trial
+matches, 1 when one does not, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.numerics import VOLATILE
+
+REPO = Path(__file__).resolve().parent.parent
+# Bookkeeping columns of runs.csv that are not results of the trial.
+NOT_METRICS = {"index", "seed", "beta", "latent_dim", "steps", "batch_size", "lr", "threads"}
+
+
+class VerifyError(Exception):
+    """Bad input to verify: `str()` is the one line shown to the user."""
+
+
+def metric_columns(row: pd.Series) -> list[str]:
+    """The numeric result columns of a runs.csv row that a rerun must reproduce."""
+    out = []
+    for key, value in row.items():
+        if key in NOT_METRICS or any(v in key for v in VOLATILE) or key.endswith("_std"):
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not (isinstance(value, float) and math.isnan(value)):
+                out.append(str(key))
+    return out
+
+
+def pick_rows(runs: pd.DataFrame, trials: list[str], first: int) -> pd.DataFrame:
+    """The finished rows named in `trials`, else the first `first` finished rows."""
+    ok = runs[runs["status"] == "finished"]
+    if trials:
+        missing = [t for t in trials if t not in set(runs["trial"])]
+        if missing:
+            raise VerifyError(
+                f"--trial {missing[0]!r}: no such trial; allowed: {', '.join(runs['trial'])}"
+            )
+        ok = ok[ok["trial"].isin(trials)]
+        if ok.empty:
+            raise VerifyError(f"--trial {trials[0]!r}: the trial did not finish; nothing to check")
+        return ok
+    if ok.empty:
+        raise VerifyError("no finished trial in runs.csv; nothing to check")
+    return ok.head(first)
+
+
+def rerun(row: pd.Series, feature_nets: Path) -> dict[str, Any]:
+    """Train and evaluate the trial of `row` again, on the CPU, as it was run."""
+    import torch
+
+    from benchmark.config import TrialConfig
+    from benchmark.trial import run_trial
+
+    if "config" not in row or not isinstance(row["config"], str):
+        raise VerifyError(
+            "runs.csv has no `config` column (made before verify existed); regenerate the sweep"
+        )
+    config = TrialConfig.model_validate(json.loads(row["config"]))
+    threads = int(row["threads"]) if "threads" in row and pd.notna(row["threads"]) else 1
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_trial(config, tmp, device="cpu", feature_nets=feature_nets)
+
+
+def check(row: pd.Series, result: dict[str, Any], rtol: float) -> list[tuple[str, Any, Any, bool]]:
+    """(metric, committed, rerun, match) for every metric column of `row`."""
+    out = []
+    for key in metric_columns(row):
+        a, b = row[key], result.get(key)
+        ok = b is not None and math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=1e-12)
+        out.append((key, a, b, ok))
+    if result.get("status") != row["status"]:
+        out.append(("status", row["status"], result.get("status"), False))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmark.verify",
+        description="Rerun trials of a committed sweep from runs.csv and compare every metric.",
+    )
+    p.add_argument("results", help="a sweep's results folder, e.g. results/beta_tradeoff")
+    p.add_argument("--trial", action="append", default=[], metavar="NAME",
+                   help="a trial name from runs.csv, e.g. 'beta=4.0,seed=1' (repeatable)")
+    p.add_argument("--first", type=int, default=1, metavar="N",
+                   help="without --trial: the first N finished trials (default 1)")
+    p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
+    p.add_argument("--feature-nets", default=str(REPO / "results" / "feature_nets"),
+                   help="the FD feature nets (default: the committed results/feature_nets)")
+    args = p.parse_args(argv)  # fmt: skip
+    csv = Path(args.results) / "runs.csv"
+    try:
+        if not csv.is_file():
+            raise VerifyError(f"{csv}: no such file; allowed: a folder holding a sweep's runs.csv")
+        if args.first < 1:
+            raise VerifyError(f"--first: {args.first} is not allowed; allowed: an integer >= 1")
+        rows = pick_rows(pd.read_csv(csv), args.trial, args.first)
+        if "config" not in rows.columns:
+            raise VerifyError(f"{csv}: no `config` column (made before verify existed); "
+                              "regenerate the sweep")  # fmt: skip
+    except VerifyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    bad = 0
+    for _, row in rows.iterrows():
+        print(f"rerunning {row['trial']} ({csv}) ...", flush=True)
+        result = rerun(row, Path(args.feature_nets))
+        lines = check(row, result, args.rtol)
+        width = max(len(k) for k, *_ in lines)
+        print(f"  {'metric':{width}s}  {'committed':>14s}  {'rerun':>14s}  match")
+        for key, a, b, ok in lines:
+            fa = f"{a:.7g}" if isinstance(a, float) else str(a)
+            fb = f"{b:.7g}" if isinstance(b, float) else str(b)
+            print(f"  {key:{width}s}  {fa:>14s}  {fb:>14s}  {'yes' if ok else 'NO'}")
+        n_bad = sum(not ok for *_, ok in lines)
+        bad += n_bad
+        print(f"  {row['trial']}: {len(lines) - n_bad}/{len(lines)} metrics match "
+              f"(rtol {args.rtol:g})")  # fmt: skip
+    print("verified: every metric matches" if not bad else f"NOT verified: {bad} mismatches")
+    return 0 if not bad else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
