@@ -100,8 +100,10 @@ def probe_configs() -> dict[str, dict[str, Any]]:
 
 
 def _is_pinned_key(key: str, value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and not any(
-        v in key for v in VOLATILE
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not any(v in key for v in VOLATILE)
     )
 
 

@@ -12,6 +12,7 @@ such, never averaged in.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -26,6 +27,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from benchmark.config import ConfigError, load_sweep
+from benchmark.stats import Summary, mark_best, summarize
 from benchmark.tracking import TAG, default_tracking_uri
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +44,20 @@ METRICS: dict[str, tuple[str, str]] = {
     "n_params": ("Parameters", ",.0f"),
     "train_seconds": ("Train time (s)", ".0f"),
 }
+# Which way is better, for marking the best entry of a column (None: a trade-off, no marking).
+DIRECTIONS: dict[str, str | None] = {
+    "mse": "lower", "kl": None, "elbo": "higher", "nll": "lower", "mig": "higher",
+    "active_units": None, "n_params": None, "train_seconds": None,
+}  # fmt: skip
+
+
+def direction(m: str) -> str | None:
+    """'lower', 'higher' or None for metric column `m` (FD, KID and FID: lower)."""
+    if IMAGE_QUALITY.match(m):
+        return "lower"
+    return DIRECTIONS.get(m)
+
+
 NO_SPREAD = {"n_params"}  # the same for every seed: a ± 0 would be noise
 ALWAYS = ("variant", "architecture", "latent_dim", "beta", "seed")
 HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed", "dataset.name": "Dataset"}
@@ -63,12 +79,15 @@ def metric_columns(columns) -> list[str]:
     return [m for m in out if m in columns]
 
 
-def metric_format(m: str, n: int | None = None) -> tuple[str, str]:
+def metric_format(m: str, n: int | None = None, nets: list[str] = ()) -> tuple[str, str]:
     """(column header, number format); image-quality headers name their feature network and
     the number N of generated (and real) images, so no one compares across scales unawares."""
     if m in METRICS:
         return METRICS[m]
     size = f", N={n}" if n else ""
+    if nets and m.startswith(("fd_", "kid_")):
+        # FD values are comparable only within one feature net: the header names it.
+        size = f", net {'/'.join(nets)}{size}" + (" — NOT one scale" if len(nets) > 1 else "")
     if m == "fid_inception":
         return f"FID (Inception{size})", ".1f"
     kind, _, dataset = m.partition("_")
@@ -163,7 +182,8 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
 
 
 def aggregate(sr: SweepRuns) -> pd.DataFrame:
-    """One row per grid point without the seed; metrics as mean and std over finished seeds."""
+    """One row per grid point without the seed; per metric: mean, std (ddof=1), n and the 95%
+    Student-t interval of the mean over finished seeds (`benchmark.stats.summarize`)."""
     keys = [a for a in sr.axes if a != "seed" and a in sr.runs.columns]
     df = sr.runs
     metrics = metric_columns(df.columns)
@@ -178,18 +198,28 @@ def aggregate(sr: SweepRuns) -> pd.DataFrame:
         bad = g[g["status"] != "finished"]["status"].value_counts()
         row["not_finished"] = ", ".join(f"{n} {s}" for s, n in bad.items())
         for m in metrics:
-            vals = ok[m].dropna()
-            row[f"{m}_mean"] = vals.mean() if len(vals) else math.nan
-            row[f"{m}_std"] = vals.std(ddof=1) if len(vals) > 1 else math.nan
+            s = summarize(ok[m].dropna().tolist())
+            row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_n"] = s.mean, s.std, s.n
+            row[f"{m}_ci_low"], row[f"{m}_ci_high"] = s.low, s.high
         out.append(row)
     return pd.DataFrame(out)
 
 
-def _cell(mean: float, std: float, fmt: str) -> str:
-    if math.isnan(mean):
+def _summary(r: pd.Series, m: str) -> Summary:
+    get = lambda k: float(r.get(f"{m}_{k}", math.nan))  # noqa: E731
+    n = r.get(f"{m}_n", 0)
+    return Summary(int(n) if pd.notna(n) else 0, get("mean"), get("std"), get("ci_low"),
+                   get("ci_high"))  # fmt: skip
+
+
+def _cell(s: Summary, fmt: str, spread: bool = True, mark: str = "") -> str:
+    """'mean ± std [low, high]' (the 95% t-interval), '*' best, '†' tied with the best."""
+    if math.isnan(s.mean):
         return "n/a"
-    text = format(mean, fmt)
-    return text if math.isnan(std) else f"{text} ± {format(std, fmt)}"
+    text = format(s.mean, fmt)
+    if spread and not math.isnan(s.std):
+        text += f" ± {format(s.std, fmt)} [{format(s.low, fmt)}, {format(s.high, fmt)}]"
+    return text + {"best": " *", "tied": " †", "": ""}[mark]
 
 
 def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -200,20 +230,20 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         or f"note.{m}" in sr.runs.columns
     ]  # fmt: skip
     n = _fid_samples(sr.runs)
-    header = [HEADERS.get(k, k) for k in keys] + [metric_format(m, n)[0] for m in metrics]
+    nets = feature_nets(sr.runs)
+    header = [HEADERS.get(k, k) for k in keys] + [metric_format(m, n, nets)[0] for m in metrics]
     header += ["Seeds"]
+    marks = {
+        m: mark_best([_summary(r, m) for _, r in agg.iterrows()], direction(m)) for m in metrics
+    }
     rows = []
-    for _, r in agg.iterrows():
+    for i, (_, r) in enumerate(agg.iterrows()):
         cells = [str(r[k]) for k in keys]
         if r["n_finished"] == 0:
             cells += [r["not_finished"] or "–"] * len(metrics)
         else:
             cells += [
-                _cell(
-                    r.get(f"{m}_mean", math.nan),
-                    math.nan if m in NO_SPREAD else r.get(f"{m}_std", math.nan),
-                    metric_format(m)[1],
-                )
+                _cell(_summary(r, m), metric_format(m)[1], m not in NO_SPREAD, marks[m][i])
                 for m in metrics
             ]
         seeds = f"{r['n_finished']}/{r['n_trials']}"
@@ -258,9 +288,28 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Date", p.get("date", "?")),
         ("Commit", p.get("commit", "?")),
         ("Trials", f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in status.items())}); "
-                   "cells are mean ± std over finished seeds"),
+                   "cells are mean ± std [95% Student-t interval of the mean] over the finished "
+                   "seeds (n in the Seeds column); * best in its column, † tied with the best "
+                   "(intervals overlap)"),
+        ("Numerics", _numerics(p)),
         ("MLflow", f"sweep run {p['run_id']}"),
     ]  # fmt: skip
+
+
+def _numerics(parent: dict[str, str]) -> str:
+    """The pinned numerics probes the sweep was made under (see benchmark.numerics)."""
+    raw = parent.get("numerics")
+    if not raw:
+        return "not recorded (made before the drift guard)"
+    digests = json.loads(raw)
+    return (
+        "probes " + ", ".join(f"{k} {v}" for k, v in digests.items()) + " (results/numerics.json)"
+    )
+
+
+def feature_nets(runs: pd.DataFrame) -> list[str]:
+    """Short weight hashes of the FD feature nets the trials used (from their FD notes)."""
+    return sorted(set(re.findall(r"net ([0-9a-f]{8})", _notes(runs, "fid"))))
 
 
 def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
@@ -290,32 +339,69 @@ def _variant_notes(sr: SweepRuns) -> list[str]:
     return out
 
 
+_TEX = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "β": r"$\beta$", "γ": r"$\gamma$", "σ": r"$\sigma$", "≈": r"$\approx$",
+    "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "–": "--", "—": "---", "…": "...",
+}  # fmt: skip
+_TEX_RE = re.compile("|".join(map(re.escape, _TEX)))
+
+
 def _tex_escape(text: str) -> str:
-    for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                 ("#", r"\#"), ("±", r"$\pm$"), ("β", r"$\beta$"), ("–", "--")]:  # fmt: skip
-        text = text.replace(a, b)
-    return text
+    """Plain text → LaTeX text, in one pass (an escape is never escaped again)."""
+    return _TEX_RE.sub(lambda m: _TEX[m.group(0)], text)
+
+
+def _tex_cell(text: str) -> str:
+    if text.endswith(" *"):
+        return f"\\textbf{{{_tex_escape(text[:-2])}}}"
+    return _tex_escape(text)
 
 
 def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
+    """A booktabs table ready to `\\input` (needs `\\usepackage{booktabs}`).
+
+    The caption names the dataset, the profile, N for FD/FID, k for NLL and the feature net.
+    """
     header, rows = _table_rows(sr, agg)
     prov = dict(_provenance(sr))
-    caption = (
-        f"{sr.parent.get('description', '')}. Dataset: {prov['Dataset']}. {prov['Model']}. "
-        f"Mean $\\pm$ std over seeds. Profile {sr.parent.get('profile')}, "
-        f"{prov['Machine']}, {prov['Date']}, commit {prov['Commit']}."
-    )
+    keys = len([a for a in sr.axes if a != "seed" and a in agg.columns])
+    runs = sr.runs
+    extra = []
+    n = _fid_samples(runs)
+    if n:
+        nets = feature_nets(runs)
+        extra.append(f"FD/KID on N={n} samples" + (f", feature net {'/'.join(nets)}" if nets
+                                                   else ""))  # fmt: skip
+    nll = _notes(runs, "nll")
+    k = re.search(r"k=(\d+)", nll)
+    if k:
+        extra.append(f"NLL by importance sampling with k={k.group(1)}")
+    parts = [
+        sr.parent.get("description", "").rstrip("."),
+        f"Dataset: {prov['Dataset']}",
+        prov["Model"],
+        *extra,
+        "Mean ± std [95% Student-t interval] over seeds; best in bold, † tied with the best",
+        f"Profile {sr.parent.get('profile')}; {prov['Machine']}; {prov['Date']}; commit "
+        f"{prov['Commit']}",
+    ]
+    caption = ". ".join(_tex_escape(x) for x in parts if x) + "."
+    spec = "l" * (keys) + "r" * (len(header) - keys)
     lines = [
         "% Generated by benchmark.report from MLflow; do not edit by hand.",
+        "% Needs \\usepackage{booktabs}; use with \\input{table.tex}.",
         "\\begin{table}[t]",
         "\\centering",
-        f"\\caption{{{_tex_escape(caption)}}}",
+        "\\small",
+        f"\\caption{{{caption}}}",
         f"\\label{{tab:{sr.parent.get('sweep', 'sweep')}}}",
-        f"\\begin{{tabular}}{{{'l' * len(header)}}}",
+        f"\\begin{{tabular}}{{{spec}}}",
         "\\toprule",
         " & ".join(_tex_escape(h) for h in header) + " \\\\",
         "\\midrule",
-        *[" & ".join(_tex_escape(c) for c in r) + " \\\\" for r in rows],
+        *[" & ".join(_tex_cell(c) for c in r) + " \\\\" for r in rows],
         "\\bottomrule",
         "\\end{tabular}",
         "\\end{table}",

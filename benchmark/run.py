@@ -182,8 +182,14 @@ def check_data_files(sweep) -> None:
         key = (d.name, d.resolution, d.n_train, d.n_test, d.split_seed, d.data_root)
         if SPECS[d.name].accepts_data_root and key not in seen:
             seen.add(key)
-            data = load_dataset(d.name, resolution=d.resolution, n_train=d.n_train,
-                                n_test=d.n_test, split_seed=d.split_seed, data_root=d.data_root)
+            data = load_dataset(
+                d.name,
+                resolution=d.resolution,
+                n_train=d.n_train,
+                n_test=d.n_test,
+                split_seed=d.split_seed,
+                data_root=d.data_root,
+            )
             print(f"data: {data.description}")
 
 
@@ -214,6 +220,11 @@ def _run(sweep, args: argparse.Namespace) -> int:
         print(f"resuming the interrupted sweep run {parent}: {len(done)}/{len(sweep.trials)} "
               f"trials are done and are kept; the others continue from their last checkpoint "
               f"(--fresh starts over)")  # fmt: skip
+    from benchmark.numerics import sweep_digests
+
+    # The report's "Numerics" line: the pinned probes this code was checked against.
+    tracker.client.set_tag(parent, "vaebench.numerics",
+                           json.dumps(sweep_digests(t.config for t in sweep.trials)))  # fmt: skip
     print(f"MLflow: {uri} (experiment {sweep.results_name}, sweep run {parent})")
 
     from benchmark.tune import init_ray, run_sweep_with_ray
@@ -250,8 +261,6 @@ def _run(sweep, args: argparse.Namespace) -> int:
 
     out_dir = results / sweep.results_name
     out_dir.mkdir(parents=True, exist_ok=True)
-    from benchmark.numerics import sweep_digests
-
     record = {"sweep_run_id": parent, "tracking_uri": uri, "profile": sweep.profile,
               "sweep_file": sweep.file, "commit": info["commit"], "trials": counts,
               "minutes": round((time.monotonic() - t0) / 60, 1),

@@ -39,7 +39,7 @@ def metric_columns(row: pd.Series) -> list[str]:
     """The numeric result columns of a runs.csv row that a rerun must reproduce."""
     out = []
     for key, value in row.items():
-        if key in NOT_METRICS or any(v in key for v in VOLATILE) or key.endswith("_std"):
+        if key in NOT_METRICS or key.startswith("note.") or any(v in key for v in VOLATILE):
             continue
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not (isinstance(value, float) and math.isnan(value)):
@@ -79,8 +79,11 @@ def rerun(row: pd.Series, feature_nets: Path) -> dict[str, Any]:
     config = TrialConfig.model_validate(json.loads(row["config"]))
     threads = int(row["threads"]) if "threads" in row and pd.notna(row["threads"]) else 1
     torch.set_num_threads(threads)
+    curve: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        return run_trial(config, tmp, device="cpu", feature_nets=feature_nets)
+        result = run_trial(config, tmp, curve.append, device="cpu", feature_nets=feature_nets)
+    # runs.csv holds the training curve's last point (MLflow's latest value of each curve).
+    return {**(curve[-1] if curve else {}), **result}
 
 
 def check(row: pd.Series, result: dict[str, Any], rtol: float) -> list[tuple[str, Any, Any, bool]]:
@@ -101,13 +104,26 @@ def main(argv: list[str] | None = None) -> int:
         description="Rerun trials of a committed sweep from runs.csv and compare every metric.",
     )
     p.add_argument("results", help="a sweep's results folder, e.g. results/beta_tradeoff")
-    p.add_argument("--trial", action="append", default=[], metavar="NAME",
-                   help="a trial name from runs.csv, e.g. 'beta=4.0,seed=1' (repeatable)")
-    p.add_argument("--first", type=int, default=1, metavar="N",
-                   help="without --trial: the first N finished trials (default 1)")
+    p.add_argument(
+        "--trial",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a trial name from runs.csv, e.g. 'beta=4.0,seed=1' (repeatable)",
+    )
+    p.add_argument(
+        "--first",
+        type=int,
+        default=1,
+        metavar="N",
+        help="without --trial: the first N finished trials (default 1)",
+    )
     p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
-    p.add_argument("--feature-nets", default=str(REPO / "results" / "feature_nets"),
-                   help="the FD feature nets (default: the committed results/feature_nets)")
+    p.add_argument(
+        "--feature-nets",
+        default=str(REPO / "results" / "feature_nets"),
+        help="the FD feature nets (default: the committed results/feature_nets)",
+    )
     args = p.parse_args(argv)  # fmt: skip
     csv = Path(args.results) / "runs.csv"
     try:

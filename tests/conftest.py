@@ -20,3 +20,12 @@ def run_cli(*args: str, cwd: Path = REPO, timeout: int = 600) -> subprocess.Comp
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """sweeps/smoke.yaml run once through real Ray and MLflow: (results dir, completed process)."""
+    results = tmp_path_factory.mktemp("smoke") / "results"
+    out = run_cli("benchmark.run", "sweeps/smoke.yaml", "--results-dir", str(results))
+    assert out.returncode == 0, out.stdout + out.stderr
+    return results, out

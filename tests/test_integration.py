@@ -18,14 +18,6 @@ def _client(results: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    results = tmp_path_factory.mktemp("smoke") / "results"
-    out = run_cli("benchmark.run", "sweeps/smoke.yaml", "--results-dir", str(results))
-    assert out.returncode == 0, out.stdout + out.stderr
-    return results, out
-
-
 def test_smoke_sweep_logs_one_parent_and_one_run_per_trial(smoke):
     results, out = smoke
     client = _client(results)
