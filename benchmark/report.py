@@ -170,6 +170,7 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         row["batch_size"] = _parse(params.get("train.batch_size", "null"))
         row["lr"] = _parse(params.get("train.lr", "null"))
         row["config"] = tags.get(f"{TAG}config", "")
+        row["cached_from"] = tags.get(f"{TAG}cached_from", "")
         row["run_id"] = run.info.run_id
         rows.append(row)
     if not rows:
@@ -287,13 +288,20 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Machine", f"{p.get('machine', '?')}; devices: {', '.join(sorted(set(runs['device']) - {''}))}"),  # noqa: E501
         ("Date", p.get("date", "?")),
         ("Commit", p.get("commit", "?")),
-        ("Trials", f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in status.items())}); "
-                   "cells are mean ± std [95% Student-t interval of the mean] over the finished "
-                   "seeds (n in the Seeds column); * best in its column, † tied with the best "
-                   "(intervals overlap)"),
+        ("Trials", f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in status.items())}"
+                   f"{_cached(runs)}); cells are mean ± std [95% Student-t interval of the mean] "
+                   "over the finished seeds (n in the Seeds column); * best in its column, † tied "
+                   "with the best (intervals overlap)"),
         ("Numerics", _numerics(p)),
         ("MLflow", f"sweep run {p['run_id']}"),
     ]  # fmt: skip
+
+
+def _cached(runs: pd.DataFrame) -> str:
+    if "cached_from" not in runs.columns:
+        return ""
+    n = int((runs["cached_from"].fillna("") != "").sum())
+    return f"; {n} reused from earlier runs of the same identity, not retrained" if n else ""
 
 
 def _numerics(parent: dict[str, str]) -> str:

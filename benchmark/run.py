@@ -84,6 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the FD feature nets, which define the fd_<dataset> scale (default: the committed "
         "results/feature_nets, whatever --results-dir is)",
     )  # fmt: skip
+    p.add_argument(
+        "--rerun", action="store_true",
+        help="retrain every trial even when a finished run with the same identity (config, "
+        "code numerics, data) is in the tracking store (default: reuse it, see README)",
+    )  # fmt: skip
     p.add_argument("--yes", action="store_true", help="allow grids over the trial sanity limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any trial diverged or failed")
     p.add_argument(
@@ -193,6 +198,29 @@ def check_data_files(sweep) -> None:
             print(f"data: {data.description}")
 
 
+def _reuse_cached(sweep, tracker, parent: str, done: dict, reuse: dict, *, rerun: bool) -> int:
+    """Copy finished runs of trials with the same identity into this sweep run (not `rerun`).
+
+    Fills `done` for the copied trials and returns how many there were.
+    """
+    from benchmark.cache import identities
+    from benchmark.tracking import copy_trial, find_cached
+
+    tracker.identities = identities(sweep)
+    if rerun:
+        return 0
+    n = 0
+    for t in sweep.trials:
+        if t.index in done or t.index in reuse:
+            continue
+        source = find_cached(tracker, tracker.identities[t.index], exclude_parent=parent)
+        if source:
+            copy_trial(tracker, source, t, len(sweep.trials))
+            done[t.index] = "finished"
+            n += 1
+    return n
+
+
 def _run(sweep, args: argparse.Namespace) -> int:
     from benchmark.manifest import manifest
     from benchmark.report import build_report
@@ -226,6 +254,10 @@ def _run(sweep, args: argparse.Namespace) -> int:
     tracker.client.set_tag(parent, "vaebench.numerics",
                            json.dumps(sweep_digests(t.config for t in sweep.trials)))  # fmt: skip
     print(f"MLflow: {uri} (experiment {sweep.results_name}, sweep run {parent})")
+    cached = _reuse_cached(sweep, tracker, parent, done, reuse, rerun=args.rerun)
+    if cached:
+        print(f"cache: {cached} trials have a finished run with the same identity and are not "
+              "retrained (--rerun retrains them)")  # fmt: skip
 
     from benchmark.tune import init_ray, run_sweep_with_ray
 

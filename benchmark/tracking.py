@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,7 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=uri)
         self.logged_steps: dict[str, int] = {}
         self.manifest: dict[str, str] = {}
+        self.identities: dict[int, str] = {}  # trial index → cache identity (benchmark.cache)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             # A local store gets an absolute artifact root: MLflow's default is ./mlruns
@@ -178,6 +181,8 @@ class Tracker:
             # The whole trial config, so that `benchmark.verify` reruns it from runs.csv alone.
             f"{TAG}config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
         }
+        if trial.index in self.identities:
+            tags[f"{TAG}identity"] = self.identities[trial.index]
         run = self.client.create_run(
             self.experiment_id, run_name=f"{trial.index + 1:03d}/{n_trials} {trial.name}", tags=tags
         )
@@ -233,3 +238,54 @@ class Tracker:
             tags=[RunTag(f"{TAG}status", status), RunTag(f"{TAG}summary", text)],
         )
         self.client.set_terminated(self.parent_id, "KILLED" if interrupted else "FINISHED")
+
+
+def find_cached(tracker: Tracker, identity: str, exclude_parent: str | None = None) -> str | None:
+    """The newest finished trial run of `identity` in the experiment (outside `exclude_parent`)."""
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id],
+        filter_string=f"tags.`{TAG}identity` = '{identity}' and tags.`{TAG}status` = 'finished'",
+        order_by=["attributes.start_time DESC"],
+        max_results=20,
+    )
+    for run in runs:
+        if run.data.tags.get("mlflow.parentRunId") != exclude_parent:
+            return run.info.run_id
+    return None
+
+
+def copy_trial(tracker: Tracker, source_id: str, trial: Trial, n_trials: int) -> str:
+    """A new trial run under the current sweep run holding a copy of the finished run
+    `source_id`: its params, tags, metrics (with their curves) and artifacts; tagged
+    `vaebench.cached_from` so the table and MLflow say it was not retrained."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    client = tracker.client
+    src = client.get_run(source_id)
+    keep = {k: v for k, v in src.data.tags.items() if not k.startswith("mlflow.")}
+    keep.update({
+        "mlflow.parentRunId": tracker.parent_id,
+        f"{TAG}trial_name": trial.name,
+        f"{TAG}trial_index": str(trial.index),
+        f"{TAG}cached_from": source_id,
+    })  # fmt: skip
+    if "mlflow.note.content" in src.data.tags:
+        keep["mlflow.note.content"] = src.data.tags["mlflow.note.content"]
+    run = client.create_run(
+        tracker.experiment_id,
+        run_name=f"{trial.index + 1:03d}/{n_trials} {trial.name} (cached)",
+        tags=keep,
+    )
+    rid = run.info.run_id
+    client.log_batch(rid, params=[Param(k, v) for k, v in src.data.params.items()])
+    metrics = []
+    for key in src.data.metrics:
+        metrics += [Metric(key, m.value, m.timestamp, m.step)
+                    for m in client.get_metric_history(source_id, key)]  # fmt: skip
+    for start in range(0, len(metrics), _BATCH):
+        client.log_batch(rid, metrics=metrics[start : start + _BATCH])
+    with tempfile.TemporaryDirectory() as tmp:
+        if client.list_artifacts(source_id):
+            local = client.download_artifacts(source_id, "", tmp)
+            client.log_artifacts(rid, local)
+    client.set_terminated(rid, "FINISHED")
+    return rid

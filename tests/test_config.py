@@ -95,8 +95,12 @@ BAD = [
         "base.dataset.name",
         "unknown dataset 'svhn'; allowed: dsprites, digits, fashion_mnist",
     ),
-    ("cvae on an unlabelled dataset", None, "base.variant", "'cvae' needs labels; dataset "
-                                                            "'celeba' has none"),  # fmt: skip
+    (
+        "cvae on an unlabelled dataset",
+        None,
+        "base.variant",
+        "'cvae' needs labels; dataset 'celeba' has none",
+    ),  # fmt: skip
     (
         "data_root on a generated dataset",
         ("n_test: 50}", "n_test: 50, data_root: /tmp}"),
@@ -107,9 +111,11 @@ BAD = [
     ("repeated grid value", ("seed: [0, 1, 2]", "seed: [0, 1, 1]"), "grid", "the same config"),
     (
         "missing Inception weights file",
-        ("  train: {steps: 10, batch_size: 8}",
-         "  train: {steps: 10, batch_size: 8}\n  eval: {metrics: [mse, fid], fid_samples: 50, "
-         "kid_subset_size: 10, inception_weights: /no/inception.pth}"),
+        (
+            "  train: {steps: 10, batch_size: 8}",
+            "  train: {steps: 10, batch_size: 8}\n  eval: {metrics: [mse, fid], fid_samples: 50, "
+            "kid_subset_size: 10, inception_weights: /no/inception.pth}",
+        ),
         "base.eval.inception_weights",
         "'/no/inception.pth' does not exist",
     ),

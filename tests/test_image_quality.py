@@ -69,10 +69,30 @@ def test_fid_samples_must_fit_the_test_split():
 
 
 def test_report_gives_each_feature_network_its_own_named_column():
-    cols = pd.Index(["mse", "kl", "mig", "fd_fashion_mnist", "fd_dsprites", "fid_inception",
-                     "kid_dsprites", "kid_dsprites_std", "fid_samples", "active_units"])
-    assert metric_columns(cols) == ["mse", "kl", "mig", "fd_dsprites", "fd_fashion_mnist",
-                                    "fid_inception", "kid_dsprites", "active_units"]
+    cols = pd.Index(
+        [
+            "mse",
+            "kl",
+            "mig",
+            "fd_fashion_mnist",
+            "fd_dsprites",
+            "fid_inception",
+            "kid_dsprites",
+            "kid_dsprites_std",
+            "fid_samples",
+            "active_units",
+        ]
+    )
+    assert metric_columns(cols) == [
+        "mse",
+        "kl",
+        "mig",
+        "fd_dsprites",
+        "fd_fashion_mnist",
+        "fid_inception",
+        "kid_dsprites",
+        "active_units",
+    ]
     assert metric_format("fd_fashion_mnist", 2000)[0] == "FD (fd_fashion_mnist, N=2000)"
     assert metric_format("fid_inception", 10000)[0] == "FID (Inception, N=10000)"
     assert metric_format("kid_dsprites", 2000)[0] == "KID (kid_dsprites, N=2000)"
