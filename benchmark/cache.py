@@ -23,7 +23,7 @@ import importlib
 import inspect
 import json
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from benchmark import numerics
@@ -44,7 +44,7 @@ def code_is_pinned() -> bool:
     return out.strip() == ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _measured(probe: str) -> str:
     return numerics.digest(numerics.run_probe(probe))
 
@@ -57,7 +57,7 @@ def numerics_digests(config, pinned: bool | None = None) -> dict[str, str]:
     return {p: _measured(p) for p in numerics.probes_for([config])}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _file_digest(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
