@@ -190,6 +190,14 @@ class Resources(_Strict):
     gpu: pydantic.NonNegativeFloat = 0.0
 
 
+class CompareSpec(_Strict):
+    """A sweep's `compare:` block, read by `python -m benchmark.compare`."""
+
+    candidate: str
+    baselines: list[str] = pydantic.Field(min_length=1)
+    metrics: list[str] | None = None
+
+
 class SweepFile(_Strict):
     name: str = pydantic.Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -197,6 +205,7 @@ class SweepFile(_Strict):
     grid: dict[str, list[Any]] = pydantic.Field(default_factory=dict)
     profiles: dict[str, dict[str, Any]] = pydantic.Field(default_factory=dict)
     resources: Resources = pydantic.Field(default_factory=Resources)
+    compare: CompareSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,7 @@ class Sweep:
     axes: list[str]
     trials: list[Trial]
     resources: Resources
+    compare: dict[str, Any] | None = None  # the `compare:` block (benchmark.compare)
 
     @property
     def results_name(self) -> str:
@@ -439,7 +449,8 @@ def load_sweep(
             raise ConfigError(path, "grid", f"trials {other.index + 1} ({other.name}) and "
                               f"{t.index + 1} ({t.name}) have the same config; allowed: distinct "
                               "grid values")  # fmt: skip
-    return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res)
+    compare = sweep.compare.model_dump() if sweep.compare else None
+    return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res, compare)
 
 
 def _validate_trial(
