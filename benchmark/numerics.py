@@ -153,7 +153,8 @@ def environment() -> dict[str, str]:
 
     from benchmark.manifest import cpu_model
 
-    return {"cpu": cpu_model(), "torch": torch.__version__}
+    return {"cpu": cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__}  # fmt: skip
 
 
 def load_pins(path: Path = PINS) -> dict[str, dict[str, Any]]:
