@@ -1,4 +1,4 @@
-"""Test-split metrics of a trained variant, in the conventions of DESIGN.md.
+"""Test-split metrics of a trained variant, in the conventions of docs/design.md.
 
 - mse: per-pixel squared error between x and `reconstruct(x)` (posterior mean), on [0, 1].
 - kl, recon: batch means in nats (`variants.losses`); elbo = -(recon + kl) with β = 1, so it

@@ -1,6 +1,7 @@
 """One trial: build data, build the variant, train, evaluate, write images; no Ray, no MLflow.
 
-`run_trial` is a plain function so that tests (and `benchmark.run --no-ray`) call it directly;
+`run_trial` is a plain function so that tests, `benchmark.verify` and the numerics probes call
+it directly;
 the Ray Tune trainable in `benchmark.tune` is a thin wrapper around it.
 """
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Must be set before Ray is imported (DESIGN.md, pitfalls): no token auth for a local cluster,
+# Must be set before Ray is imported (docs/design.md, pitfalls): no token auth for a local cluster,
 # no usage stats, no CSV/JSON/TensorBoard loggers that nobody reads.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

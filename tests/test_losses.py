@@ -1,4 +1,4 @@
-"""The loss conventions of DESIGN.md, checked against torch.distributions."""
+"""The loss conventions of docs/design.md, checked against torch.distributions."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The contract every variant keeps (DESIGN.md, "The variant interface").
+"""The contract every variant keeps (docs/design.md, "The variant interface").
 
 A variant is an `nn.Module` with a pydantic `Config` (its own hyper-parameters, validated with
 unknown keys rejected) and these methods, all on batches of images in [0, 1] shaped (B, C, H, W):

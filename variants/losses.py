@@ -1,6 +1,6 @@
 """Loss terms shared by the variants, in the project's one convention.
 
-Likelihood convention (DESIGN.md, "Conventions"): images live in [0, 1] and are modelled by a
+Likelihood convention (docs/design.md, "Conventions"): images live in [0, 1] and are modelled by a
 Bernoulli decoder that outputs logits. The reconstruction term is the negative log-likelihood
 -log p(x|z) = BCE-with-logits **summed over pixels** (one number per example, in nats); the KL is
 the closed-form KL(q(z|x) || N(0, I)) **summed over latent dims**. Losses are then averaged over
