@@ -1,6 +1,6 @@
 """MLflow bookkeeping: one parent run per sweep, one nested run per trial, written by the driver.
 
-Only the driver process writes, so the embedded SQLite store has a single writer (DESIGN.md,
+Only the driver process writes, so the embedded SQLite store has a single writer (docs/design.md,
 pitfalls: trials opening a fresh SQLite DB at once crash on its schema migration). The store,
 the experiment and the parent run exist before the first trial starts.
 

@@ -1,8 +1,7 @@
 """One trial: build data, build the variant, train, evaluate, write images; no Ray, no MLflow.
 
 `run_trial` is a plain function so that tests, `benchmark.verify` and the numerics probes call
-it directly;
-the Ray Tune trainable in `benchmark.tune` is a thin wrapper around it.
+it directly; the Ray Tune trainable in `benchmark.tune` is a thin wrapper around it.
 """
 
 from __future__ import annotations
