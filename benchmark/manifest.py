@@ -75,8 +75,12 @@ def manifest() -> dict[str, str]:
     }
 
 
-def pick_device(requested: str = "auto") -> torch.device:
-    """'auto' → CUDA when available, else CPU; anything else is used as given."""
+def pick_device(requested: str = "auto", check_available: bool = True) -> torch.device:
+    """'auto' → CUDA when available, else CPU; anything else is used as given.
+
+    Raises ValueError for a string that is not a torch device, or (with `check_available`) for
+    a CUDA device on a machine without CUDA.
+    """
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -85,6 +89,6 @@ def pick_device(requested: str = "auto") -> torch.device:
         raise ValueError(
             f"--device {requested}: not a torch device; allowed: auto, cpu, cuda, cuda:N ({e})"
         ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if check_available and device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {requested}: CUDA is not available on this machine")
     return device

@@ -51,7 +51,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument(
         "--address", default=None,
-        help="join a Ray cluster ('auto' or ray://host:10001); default: start a local Ray",
+        help="join a Ray cluster: 'auto', HOST:PORT or ray://HOST:10001 (the code is shipped to "
+        "its workers; see docs/cluster.md); default: start a local Ray",
+    )  # fmt: skip
+    p.add_argument(
+        "--storage-path", default=None, metavar="PATH_OR_URI",
+        help="Ray's trial storage and the trial checkpoints: a path every node sees (NFS) or a "
+        "pyarrow URI (s3://bucket/prefix); default: <results-dir>/ray",
     )  # fmt: skip
     p.add_argument(
         "--num-cpus", type=int, default=None,
@@ -140,14 +146,25 @@ def main(argv: list[str] | None = None) -> int:
     from benchmark.data import DataError
     from benchmark.feature_nets import FeatureNetError
     from benchmark.manifest import pick_device
+    from benchmark.storage import StorageError, resolve_root
 
     try:
         sweep = load_sweep(args.sweep, args.profile, args.override, allow_large=args.yes)
-        pick_device(args.device)
-    except ConfigError as e:
+        # On a cluster the GPUs are on the workers, not necessarily where the driver runs.
+        pick_device(args.device, check_available=not args.address)
+        if args.storage_path is not None:
+            args.storage_path = resolve_root(args.storage_path)
+    except (ConfigError, StorageError) as e:
         return _fail(str(e))
     except (ValueError, RuntimeError) as e:
         return _fail(str(e))
+    remote_tracking = (args.tracking_uri or "").startswith(("http://", "https://"))
+    if (args.address or "").startswith("ray://") and not (args.storage_path and remote_tracking):
+        # Through Ray Client, Tune's controller (and the MLflow callback) runs on the head node,
+        # where this machine's results/ folder and SQLite store do not exist.
+        return _fail(f"--address {args.address}: a ray:// address needs --tracking-uri "
+                     "http://HOST:PORT and --storage-path on storage the head node sees "
+                     "(or run the command on the head node with --address auto)")  # fmt: skip
 
     print(f"sweep {sweep.name} (profile {sweep.profile}): {len(sweep.trials)} trials over "
           f"{', '.join(sweep.axes) or 'no axes'}")  # fmt: skip
@@ -273,11 +290,14 @@ def _run(sweep, args: argparse.Namespace) -> int:
     todo = [t.index for t in sweep.trials if t.index not in done]
     try:
         if todo:
-            init_ray(args.address, args.num_cpus)
+            try:
+                init_ray(args.address, args.num_cpus, args.plugin)
+            except ConnectionError as e:
+                return _fail(f"--address {args.address}: no Ray cluster answers there ({e})")
             print(f"Ray up in {time.monotonic() - t0:.0f}s; running {len(todo)} trials")
         statuses.update(run_sweep_with_ray(
             sweep, tracker,
-            storage_path=results / "ray",
+            storage_path=args.storage_path or results / "ray",
             experiment_name=f"{sweep.results_name}-{parent[:8]}",
             device=args.device,
             cache_dir=results / "cache" / "data",

@@ -9,7 +9,8 @@ What a trial run holds:
   tags    vaebench.role=trial, vaebench.status (finished/diverged/failed), vaebench.trial_hash,
           vaebench.trial_name, vaebench.reason, notes (vaebench.note.<metric>), and the
           manifest: vaebench.commit (driver), vaebench.versions (the worker's packages),
-          vaebench.device, vaebench.dataset_fingerprint, vaebench.trial_hash
+          vaebench.device, vaebench.dataset_fingerprint, vaebench.trial_hash, and where it ran:
+          vaebench.node_id (the Ray node) and vaebench.hostname
   metrics the test metrics (mse, kl, elbo, mig, ...) and the training curves (train_* by step)
   artifacts reconstructions.png, samples.png, result.json (and traceback.txt for a crash)
 """
@@ -226,6 +227,8 @@ class Tracker:
             "trial_hash",
             "versions",
             "model_sha256",
+            "node_id",
+            "hostname",
         ):
             if key in result:
                 tags.append(RunTag(f"{TAG}{key}", str(result[key])))

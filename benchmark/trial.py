@@ -59,6 +59,8 @@ def run_trial(
     state_dir: str | Path | None = None,
     checkpoint_every: int = 0,
     feature_nets: str | Path = DEFAULT_FEATURE_NETS,
+    placement: dict[str, str] | None = None,
+    on_checkpoint: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one trial; images and `result.json` go to `workdir`.
 
@@ -71,6 +73,9 @@ def run_trial(
     `state_dir/attempts.jsonl` (the step it started from), so a resume is visible afterwards.
     `feature_nets` is the cache of domain feature nets (`fd_<dataset>`); a trial never trains
     one itself (`benchmark.run` prepares them before the trials start).
+    `placement` (e.g. the Ray node id and host name) goes into the result and each attempt line;
+    `on_checkpoint` runs after the attempt line and after each checkpoint is written (it copies
+    them to remote storage, `benchmark.storage`).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -83,8 +88,12 @@ def run_trial(
 
         def save(state: dict[str, Any]) -> None:
             save_checkpoint(state_path, {**state, "trial_hash": trial_hash})
+            if on_checkpoint is not None:
+                on_checkpoint()
 
-        _append_attempt(Path(state_dir), 0 if resume is None else int(resume["step"]))
+        _append_attempt(Path(state_dir), 0 if resume is None else int(resume["step"]), placement)
+        if on_checkpoint is not None:
+            on_checkpoint()
     torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(dev.type == "cpu")
 
@@ -95,6 +104,7 @@ def run_trial(
     y_train = None if data.y_train is None else data.y_train.to(dev)
     result: dict[str, Any] = {
         "trial_hash": trial_hash,
+        **(placement or {}),
         "n_params": float(model.num_parameters()),
         "dataset": data.description,
         "dataset_fingerprint": data.fingerprint,
@@ -196,9 +206,11 @@ def _drop_checkpoint(state_dir: str | Path | None) -> None:
         (Path(state_dir) / "state.pt").unlink(missing_ok=True)
 
 
-def _append_attempt(state_dir: Path, start_step: int) -> None:
+def _append_attempt(
+    state_dir: Path, start_step: int, placement: dict[str, str] | None = None
+) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    line = {"start_step": start_step, "pid": os.getpid(), "time": time.time()}
+    line = {"start_step": start_step, "pid": os.getpid(), "time": time.time(), **(placement or {})}
     with open(state_dir / "attempts.jsonl", "a") as f:
         f.write(json.dumps(line) + "\n")
 

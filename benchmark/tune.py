@@ -8,10 +8,12 @@ callback turns reports into MLflow metrics and that directory into MLflow artifa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -30,6 +32,7 @@ from ray import tune  # noqa: E402
 
 from benchmark.config import Sweep, Trial, TrialConfig  # noqa: E402
 from benchmark.progress import Progress  # noqa: E402
+from benchmark.storage import TrialState, join, resolve_root  # noqa: E402
 from benchmark.tracking import DONE, Tracker  # noqa: E402
 from benchmark.trial import run_trial  # noqa: E402
 
@@ -42,13 +45,16 @@ def run_trial_safely(
     report: Callable[[dict], None],
     runtime: dict[str, Any],
     state_dir: Path | None = None,
+    placement: dict[str, str] | None = None,
+    on_checkpoint: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """`run_trial`, with a crash turned into a 'failed' result whose traceback is kept."""
     try:
         return run_trial(
             config, workdir, report, device=runtime["device"], cache_dir=runtime["cache_dir"],
             state_dir=state_dir, checkpoint_every=runtime.get("checkpoint_every", 0),
-            feature_nets=runtime["feature_nets"],
+            feature_nets=runtime["feature_nets"], placement=placement,
+            on_checkpoint=on_checkpoint,
         )  # fmt: skip
     except Exception as e:  # noqa: BLE001 - any crash must not take the sweep down
         (workdir / "traceback.txt").write_text(traceback.format_exc())
@@ -72,17 +78,22 @@ def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
         importlib.import_module(module)
     torch.set_num_threads(runtime["threads"])
     config = TrialConfig.model_validate(configs[param["index"]])
+    node = ray.get_runtime_context().get_node_id()
+    placement = {"node_id": node, "hostname": socket.gethostname()}
     # A stable folder per trial config (not Ray's per-run trial folder), so that a retry after a
-    # worker failure, or a rerun after the driver was killed, finds the checkpoint and results.
-    state_dir = Path(runtime["state_root"]) / config.hash()
-    workdir = state_dir / "out"
-    result = finished_result(workdir)
-    if result is None:  # not trained yet, or cut off: (re)train, from the checkpoint if any
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
-        result = run_trial_safely(config, workdir, tune.report, runtime, state_dir)
-    scalars = {k: v for k, v in result.items() if k != "notes"}
-    tune.report({**scalars, "done": True}, checkpoint=tune.Checkpoint.from_directory(workdir))
+    # worker failure (on any node), or a rerun after the driver was killed, finds the checkpoint.
+    with TrialState(runtime["state_root"], config.hash()) as state:
+        workdir = state.dir / "out"
+        result = finished_result(workdir)
+        if result is None:  # not trained yet, or cut off: (re)train, from the checkpoint if any
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True)
+            result = run_trial_safely(
+                config, workdir, tune.report, runtime, state.dir, placement, state.push
+            )
+            state.finish()
+        scalars = {**placement, **{k: v for k, v in result.items() if k != "notes"}}
+        tune.report({**scalars, "done": True}, checkpoint=tune.Checkpoint.from_directory(workdir))
 
 
 class MLflowProgressCallback(tune.Callback):
@@ -180,16 +191,46 @@ def _last_line(text: str) -> str:
     return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
 
 
-def init_ray(address: str | None, num_cpus: int | None) -> None:
-    """Join a cluster (`--address auto` or ray://...) or start a quiet local Ray."""
+def code_runtime_env(plugins: list[str] = ()) -> dict[str, Any]:
+    """The Ray `runtime_env` that ships this project's code to a cluster's workers.
+
+    `py_modules` holds the `benchmark` and `variants` packages and the top-level package (or
+    single-file module) of every `--plugin`, as imported by the driver, so the nodes need no
+    checkout: Ray uploads each to the cluster once per content hash and puts it first on the
+    workers' `sys.path`. Bytecode caches are left out. Raises ImportError for a plugin that
+    cannot be found.
+    """
+    import variants
+
+    paths = [Path(__file__).resolve().parent, Path(variants.__file__).resolve().parent]
+    for module in plugins:
+        spec = importlib.util.find_spec(module.partition(".")[0])
+        if spec is None or spec.origin is None and not spec.submodule_search_locations:
+            raise ImportError(f"no module named {module!r}")
+        if spec.submodule_search_locations:  # a package: ship its folder
+            path = Path(next(iter(spec.submodule_search_locations))).resolve()
+        else:
+            path = Path(spec.origin).resolve()
+        if path not in paths:
+            paths.append(path)
+    return {"py_modules": [str(p) for p in paths], "excludes": ["__pycache__", "*.pyc"]}
+
+
+def init_ray(address: str | None, num_cpus: int | None, plugins: list[str] = ()) -> None:
+    """Join a cluster (`--address auto`, HOST:PORT or ray://HOST:10001) or start a local Ray.
+
+    On a cluster the code travels in the job's `runtime_env` (`code_runtime_env`); a local Ray
+    imports it from this checkout, as the driver does (no upload, no per-worker unpacking).
+    Raises ConnectionError when no cluster answers at `address`.
+    """
     if ray.is_initialized():
         return
     if address:
-        # The workers of a remote cluster import our code from this checkout.
         ray.init(
             address=address,
-            runtime_env={"py_modules": [str(REPO / "benchmark"), str(REPO / "variants")]},
+            runtime_env=code_runtime_env(plugins),
             logging_level="WARNING",
+            log_to_driver=False,
         )
     else:
         ray.init(
@@ -206,7 +247,7 @@ def run_sweep_with_ray(
     sweep: Sweep,
     tracker: Tracker,
     *,
-    storage_path: Path,
+    storage_path: str | Path,
     experiment_name: str,
     device: str,
     cache_dir: Path,
@@ -220,16 +261,19 @@ def run_sweep_with_ray(
     """Runs the trials `indices` (default: all); returns each trial's status by index.
 
     Trials keep their checkpoints and results under `storage_path/<experiment_name>/trials/`,
-    which is what lets a killed sweep resume. `reuse_runs` maps a trial index to its unfinished
-    MLflow run from the interrupted attempt, which is continued instead of duplicated.
+    which is what lets a killed sweep resume and a trial retried on another node continue;
+    `storage_path` is a path or a pyarrow URI (`benchmark.storage`), also given to Ray Tune.
+    `reuse_runs` maps a trial index to its unfinished MLflow run from the interrupted attempt,
+    which is continued instead of duplicated.
     """
     threads = max(1, int(sweep.resources.cpu))
+    root = resolve_root(storage_path)
     runtime = {
         "device": device,
         "cache_dir": str(cache_dir.resolve()),
         "threads": threads,
         "plugins": list(plugins),
-        "state_root": str((storage_path / experiment_name / "trials").resolve()),
+        "state_root": join(root, experiment_name, "trials"),
         "checkpoint_every": checkpoint_every,
         "feature_nets": str(feature_nets.resolve()),
     }
@@ -253,7 +297,7 @@ def run_sweep_with_ray(
         tune_config=tune.TuneConfig(reuse_actors=False),
         run_config=tune.RunConfig(
             name=experiment_name,
-            storage_path=str(storage_path.resolve()),
+            storage_path=root,
             callbacks=[callback],
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=max_failures),
