@@ -105,6 +105,7 @@ class TrialState:
         fs, path = self._remote
         if (self.dir / OUT).is_dir():
             fs.delete_dir_contents(f"{path}/{OUT}", missing_dir_ok=True)
+            fs.create_dir(f"{path}/{OUT}", recursive=True)  # copy_files makes only subfolders
             pafs.copy_files(
                 str(self.dir / OUT), f"{path}/{OUT}",
                 source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs,

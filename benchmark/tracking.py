@@ -193,9 +193,11 @@ class Tracker:
         return run.info.run_id
 
     def log_curve(self, run_id: str, metrics: dict[str, float], step: int) -> None:
-        """Training-curve points; after a resume, steps already logged are not logged twice."""
+        """Training-curve points; after a resume or a retry (from a checkpoint older than the
+        last logged point), steps already logged are not logged twice."""
         if step > self.logged_steps.get(run_id, 0):
             self.log_metrics(run_id, metrics, step)
+            self.logged_steps[run_id] = step
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         ts = _now_ms()
