@@ -195,15 +195,16 @@ def code_runtime_env(plugins: list[str] = ()) -> dict[str, Any]:
     """The Ray `runtime_env` that ships this project's code to a cluster's workers.
 
     `py_modules` holds the `benchmark` and `variants` packages and the top-level package (or
-    single-file module) of every `--plugin`, as imported by the driver, so the nodes need no
-    checkout: Ray uploads each to the cluster once per content hash and puts it first on the
+    single-file module) of every `--plugin` and of every `vaebench.variants` entry point
+    installed with the driver, as the driver imports them, so the nodes need no checkout and no
+    plugin installs: Ray uploads each to the cluster once per content hash and puts it first on the
     workers' `sys.path`. Bytecode caches are left out. Raises ImportError for a plugin that
     cannot be found.
     """
     import variants
 
     paths = [Path(__file__).resolve().parent, Path(variants.__file__).resolve().parent]
-    for module in plugins:
+    for module in [*plugins, *entry_point_modules()]:
         spec = importlib.util.find_spec(module.partition(".")[0])
         if spec is None or spec.origin is None and not spec.submodule_search_locations:
             raise ImportError(f"no module named {module!r}")
@@ -214,6 +215,19 @@ def code_runtime_env(plugins: list[str] = ()) -> dict[str, Any]:
         if path not in paths:
             paths.append(path)
     return {"py_modules": [str(p) for p in paths], "excludes": ["__pycache__", "*.pyc"]}
+
+
+def entry_point_modules() -> list[str]:
+    """The modules of the `vaebench.variants` entry points installed where this runs.
+
+    On a cluster they are shipped and imported by each trial like `--plugin` modules: the worker
+    nodes need not have the plugin packages installed.
+    """
+    from importlib.metadata import entry_points
+
+    from variants.registry import ENTRY_POINT_GROUP
+
+    return sorted({ep.value.partition(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def init_ray(address: str | None, num_cpus: int | None, plugins: list[str] = ()) -> None:
@@ -241,6 +255,10 @@ def init_ray(address: str | None, num_cpus: int | None, plugins: list[str] = ())
             # bury the progress lines under Ray's checkpoint chatter.
             log_to_driver=False,
         )
+
+
+def _joined_cluster() -> bool:
+    return bool(ray.is_initialized() and ray.get_runtime_context().runtime_env.get("py_modules"))
 
 
 def run_sweep_with_ray(
@@ -272,7 +290,8 @@ def run_sweep_with_ray(
         "device": device,
         "cache_dir": str(cache_dir.resolve()),
         "threads": threads,
-        "plugins": list(plugins),
+        # On a cluster, entry-point variants travel like --plugin modules (code_runtime_env).
+        "plugins": list(plugins) + (entry_point_modules() if _joined_cluster() else []),
         "state_root": join(root, experiment_name, "trials"),
         "checkpoint_every": checkpoint_every,
         "feature_nets": str(feature_nets.resolve()),
