@@ -21,6 +21,7 @@ __all__ = [
     "histogram_discretize",
     "latents_and_factors",
     "to_numpy",
+    "train_and_test",
 ]
 
 _EPS = np.finfo(np.float64).eps
@@ -93,6 +94,47 @@ def latents_and_factors(
     elif y.dtype.kind not in "iu":
         raise ValueError(f"{factors_name} must be integer class labels, got dtype {y.dtype}")
     return z, y
+
+
+def train_and_test(
+    latents_train, factors_train, latents_test, factors_test, *, min_latents: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check the train and test pairs of a classifier-based factor metric.
+
+    Each pair is checked by :func:`latents_and_factors`; both must have the same d and F, d must
+    be at least ``min_latents``, and every factor must take at least two classes on the train
+    split (a classifier cannot be fit on one class: drop constant factors before).
+
+    Returns:
+        ``(z_train, y_train, z_test, y_test)`` as numpy arrays.
+
+    Raises:
+        ValueError: on any of the above.
+    """
+    zt, yt = latents_and_factors(latents_train, factors_train, latents_name="latents_train",
+                                 factors_name="factors_train")  # fmt: skip
+    zs, ys = latents_and_factors(latents_test, factors_test, latents_name="latents_test",
+                                 factors_name="factors_test")  # fmt: skip
+    if zt.shape[1] != zs.shape[1]:
+        raise ValueError(
+            f"latents_train and latents_test must have the same d, got {zt.shape[1]} and "
+            f"{zs.shape[1]}"
+        )
+    if yt.shape[1] != ys.shape[1]:
+        raise ValueError(
+            f"factors_train and factors_test must have the same F, got {yt.shape[1]} and "
+            f"{ys.shape[1]}"
+        )
+    if zt.shape[1] < min_latents:
+        raise ValueError(f"need at least {min_latents} latent dimensions, got d={zt.shape[1]}")
+    for j in range(yt.shape[1]):
+        col = yt[:, j]
+        if np.all(col == col[0]):
+            raise ValueError(
+                f"factor {j} takes a single value ({col[0]!r}) over all training points: a "
+                f"classifier needs two classes; drop constant factors"
+            )
+    return zt, yt, zs, ys
 
 
 def histogram_discretize(latents: np.ndarray, n_bins: int) -> np.ndarray:
