@@ -127,7 +127,9 @@ def encode_factor_batches(
         pending.append(factors)
         pooled += len(factors)
         if pooled >= MAX_OBSERVATIONS_PER_CALL:
-            yield from _encode_pooled(ground_truth_data, representation_function, pending, random_state)
+            yield from _encode_pooled(
+                ground_truth_data, representation_function, pending, random_state
+            )
             pending, pooled = [], 0
     if pending:
         yield from _encode_pooled(ground_truth_data, representation_function, pending, random_state)
