@@ -258,3 +258,32 @@ def test_dsprites_like_adapter_renders_the_sampled_factors_and_scores_above_chan
     # 3 of 5 factors are represented: the vote identifies them, a chance code scores ~1/5.
     assert out["num_active_dims"] == 3
     assert out["eval_accuracy"] > 0.45
+
+
+def test_posterior_means_of_a_variant_feed_the_sampled_scores():
+    import torch
+
+    from benchmark.config import load_sweep
+    from benchmark.metrics.ground_truth import posterior_means
+    from benchmark.trial import build_model, load_trial_data
+
+    config = load_sweep("sweeps/smoke.yaml").trials[0].config
+    data = load_trial_data(config)
+    torch.manual_seed(0)
+    model = build_model(config, data).eval()
+    rep = posterior_means(model, torch.device("cpu"), batch_size=100)
+    grid = dsprites_like(config.dataset.resolution)
+    images = grid.sample_observations_from_factors(
+        grid.sample_factors(7, np.random.RandomState(0)), None
+    )
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            rep(images), model.encode(images).mean.numpy(), rtol=1e-5, atol=1e-6
+        )
+    kwargs = {"batch_size": 8, "num_train": 50, "num_eval": 50}
+    out = factor_vae_score(grid, rep, 0, num_variance_estimate=200, **kwargs)
+    assert 0.0 <= out["eval_accuracy"] <= 1.0 and out["num_active_dims"] <= config.latent_dim
+    assert 0.0 <= beta_vae_score(grid, rep, 0, **kwargs)["eval_accuracy"] <= 1.0
+    model.needs_labels = True
+    with pytest.raises(ValueError, match="needs labels"):
+        posterior_means(model, torch.device("cpu"))

@@ -28,11 +28,11 @@ from types import MappingProxyType
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from benchmark.metrics.factor_vae import _check_counts
 from benchmark.metrics.ground_truth import (
     GroundTruthData,
     RandomState,
     as_random_state,
+    check_counts,
     encode_factor_batches,
     randint,
 )
@@ -78,7 +78,7 @@ def beta_vae_score(
         ValueError: bad counts, random_state or representation shape; from scikit-learn, a
             training set with a single label.
     """
-    _check_counts(batch_size=batch_size, num_train=num_train, num_eval=num_eval)
+    check_counts(batch_size=batch_size, num_train=num_train, num_eval=num_eval)
     rs = as_random_state(random_state)
     num_factors = int(ground_truth_data.num_factors)
 

@@ -31,6 +31,7 @@ from benchmark.metrics.ground_truth import (
     GroundTruthData,
     RandomState,
     as_random_state,
+    check_counts,
     encode_factor_batches,
     randint,
 )
@@ -93,7 +94,7 @@ def factor_vae_score(
     Raises:
         ValueError: bad counts, random_state or representation shape.
     """
-    _check_counts(batch_size=batch_size, num_train=num_train, num_eval=num_eval,
+    check_counts(batch_size=batch_size, num_train=num_train, num_eval=num_eval,
                   num_variance_estimate=num_variance_estimate)  # fmt: skip
     rs = as_random_state(random_state)
     num_factors = int(ground_truth_data.num_factors)
@@ -140,11 +141,3 @@ def factor_vae_score(
         "eval_accuracy": float(eval_accuracy),
         "num_active_dims": int(np.count_nonzero(active_dims)),
     }
-
-
-def _check_counts(**counts: int) -> None:
-    minimum = {"batch_size": 2, "num_variance_estimate": 2}
-    for name, value in counts.items():
-        low = minimum.get(name, 1)
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")

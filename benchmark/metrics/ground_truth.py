@@ -37,8 +37,10 @@ __all__ = [
     "GroundTruthData",
     "RandomState",
     "as_random_state",
+    "check_counts",
     "dsprites_like",
     "encode",
+    "posterior_means",
     "randint",
     "sample_codes",
 ]
@@ -85,6 +87,19 @@ def randint(random_state: RandomState, high: int, size: int | None = None):
     if isinstance(random_state, np.random.Generator):
         return random_state.integers(0, high, size=size)
     return random_state.randint(high, size=size)
+
+
+def check_counts(**counts: int) -> None:
+    """Each count an integer >= 1 (``batch_size`` and ``num_variance_estimate``: >= 2).
+
+    Raises:
+        ValueError: naming the first bad count.
+    """
+    minimum = {"batch_size": 2, "num_variance_estimate": 2}
+    for name, value in counts.items():
+        low = minimum.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def encode(representation_function: Callable, observations) -> np.ndarray:
@@ -244,3 +259,36 @@ def dsprites_like(resolution: int) -> FactorGrid:
     from benchmark.data.dsprites import FACTOR_SIZES, check_resolution
 
     return FactorGrid(FACTOR_SIZES, _RenderImages(check_resolution(resolution)))
+
+
+@dataclass(frozen=True, eq=False)
+class _PosteriorMeans:
+    model: Any
+    device: Any
+    batch_size: int
+
+    def __call__(self, observations) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return torch.cat([
+                self.model.encode(observations[i : i + self.batch_size].to(self.device)).mean.cpu()
+                for i in range(0, len(observations), self.batch_size)
+            ]).numpy()  # fmt: skip
+
+
+def posterior_means(model, device, batch_size: int = 1000) -> Callable:
+    """The representation disentanglement_lib scores (its ``mean`` postprocessing): images
+    ``(n, C, H, W)`` float32 tensor -> ``(n, d)`` posterior means ``E_q[z | x]`` of a
+    ``variants.base.Variant`` in eval mode, encoded ``batch_size`` at a time on ``device``.
+
+    Raises:
+        ValueError: the variant needs labels (its code is conditioned on a factor, so the
+            sampled scores, whose representation sees images only, do not apply) or has
+            discrete latents.
+    """
+    if getattr(model, "needs_labels", False):
+        raise ValueError(f"{model.name} needs labels: the sampled scores do not apply")
+    if not getattr(model, "continuous_latents", True):
+        raise ValueError(f"{model.name} has discrete latents: no posterior mean to score")
+    return _PosteriorMeans(model, device, batch_size)
