@@ -20,6 +20,15 @@ observations of exactly those values and encode them. They take, as disentanglem
 :class:`FactorGrid` adapts a factor grid with an image function, e.g. the project's
 dSprites-like renderer (:func:`dsprites_like`); factors of size 1 are dropped from what the
 metrics see (a constant factor has no batch to fix and no class to predict).
+
+disentanglement_lib's protocol in a trial, one RandomState for all draws of a metric::
+
+    grid, rep = dsprites_like(resolution), posterior_means(model, device)
+    rs = np.random.RandomState(0)
+    z_train, y_train = sample_codes(grid, rep, dci.NUM_TRAIN, rs)  # then the test draws
+    z_test, y_test = sample_codes(grid, rep, dci.NUM_TEST, rs)
+    scores = dci.dci(z_train, y_train, z_test, y_test)
+    fvae = factor_vae.factor_vae_score(grid, rep, 0, **factor_vae.PROTOCOL)
 """
 
 from __future__ import annotations
