@@ -37,7 +37,7 @@ from benchmark.metrics.ground_truth import (
     randint,
 )
 
-__all__ = ["CHEAP_PROTOCOL", "PROTOCOL", "beta_vae_score"]
+__all__ = ["BATCH_SIZE", "CHEAP_PROTOCOL", "NUM_EVAL", "NUM_TRAIN", "PROTOCOL", "beta_vae_score"]
 
 # disentanglement_lib's unsupervised_study_v1 metric_configs/beta_vae_sklearn.gin.
 BATCH_SIZE = 64

@@ -25,19 +25,34 @@ numbers agree to 1e-6 (tests/fixtures/dlib).
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
 from benchmark.metrics.arrays import train_and_test
 
-__all__ = ["BATCH_SIZE", "NUM_TEST", "NUM_TRAIN", "dci", "dci_importance"]
+__all__ = [
+    "BATCH_SIZE",
+    "CHEAP_PROTOCOL",
+    "NUM_TEST",
+    "NUM_TRAIN",
+    "PROTOCOL",
+    "dci",
+    "dci_importance",
+]
 
 # disentanglement_lib's unsupervised_study_v1 metric_configs/dci.gin (and compute_dci's default
 # batch size, the number of points drawn and encoded per call).
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
 BATCH_SIZE = 16
+PROTOCOL = MappingProxyType(
+    {"num_train": NUM_TRAIN, "num_test": NUM_TEST, "batch_size": BATCH_SIZE}
+)
+# A setting for tests and smoke runs (draws of the train and test codes).
+CHEAP_PROTOCOL = MappingProxyType({"num_train": 1000, "num_test": 500, "batch_size": 16})
 
 
 def dci(

@@ -36,7 +36,16 @@ from benchmark.metrics.ground_truth import (
     randint,
 )
 
-__all__ = ["CHEAP_PROTOCOL", "PROTOCOL", "factor_vae_score"]
+__all__ = [
+    "BATCH_SIZE",
+    "CHEAP_PROTOCOL",
+    "NUM_EVAL",
+    "NUM_TRAIN",
+    "NUM_VARIANCE_ESTIMATE",
+    "PROTOCOL",
+    "PRUNE_THRESHOLD",
+    "factor_vae_score",
+]
 
 # disentanglement_lib's unsupervised_study_v1 metric_configs/factor_vae_metric.gin.
 BATCH_SIZE = 64

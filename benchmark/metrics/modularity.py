@@ -25,6 +25,7 @@ to 0 rather than to NaN, where disentanglement_lib would fail.
 from __future__ import annotations
 
 import numbers
+from types import MappingProxyType
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -33,13 +34,28 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from benchmark.metrics.arrays import discrete_mutual_info, histogram_discretize, train_and_test
 
-__all__ = ["BATCH_SIZE", "NUM_BINS", "NUM_TEST", "NUM_TRAIN", "modularity_explicitness"]
+__all__ = [
+    "BATCH_SIZE",
+    "CHEAP_PROTOCOL",
+    "NUM_BINS",
+    "NUM_TEST",
+    "NUM_TRAIN",
+    "PROTOCOL",
+    "modularity_explicitness",
+]
 
 # disentanglement_lib's unsupervised_study_v1 metric_configs/modularity_explicitness.gin.
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
 BATCH_SIZE = 16
 NUM_BINS = 20
+PROTOCOL = MappingProxyType(
+    {"num_train": NUM_TRAIN, "num_test": NUM_TEST, "batch_size": BATCH_SIZE, "num_bins": NUM_BINS}
+)
+# A setting for tests and smoke runs (draws of the train and test codes).
+CHEAP_PROTOCOL = MappingProxyType(
+    {"num_train": 1000, "num_test": 500, "batch_size": 16, "num_bins": NUM_BINS}
+)
 
 
 def modularity_explicitness(

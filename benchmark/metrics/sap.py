@@ -20,18 +20,33 @@ disentanglement_lib leaves LinearSVC unseeded (its liblinear solver shuffles); h
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 from sklearn.svm import LinearSVC
 
 from benchmark.metrics.arrays import train_and_test
 
-__all__ = ["BATCH_SIZE", "NUM_TEST", "NUM_TRAIN", "sap", "sap_score_matrix"]
+__all__ = [
+    "BATCH_SIZE",
+    "CHEAP_PROTOCOL",
+    "NUM_TEST",
+    "NUM_TRAIN",
+    "PROTOCOL",
+    "sap",
+    "sap_score_matrix",
+]
 
 # disentanglement_lib's unsupervised_study_v1 metric_configs/sap_score.gin
 # (continuous_factors=False there).
 NUM_TRAIN = 10_000
 NUM_TEST = 5_000
 BATCH_SIZE = 16
+PROTOCOL = MappingProxyType(
+    {"num_train": NUM_TRAIN, "num_test": NUM_TEST, "batch_size": BATCH_SIZE}
+)
+# A setting for tests and smoke runs (draws of the train and test codes).
+CHEAP_PROTOCOL = MappingProxyType({"num_train": 1000, "num_test": 500, "batch_size": 16})
 
 
 def sap(
