@@ -238,6 +238,45 @@ def stale_sweeps(results: Path = REPO / "results", pins: dict | None = None) -> 
     return out
 
 
+STALE_BANNER = "> **STALE**"
+
+
+def mark_stale(folder: Path, probes: list[str]) -> None:
+    """Label a committed sweep whose numerics are not the pins' as stale, where a reader sees it:
+    `"stale"` in its sweep.json and a banner on top of table.md (and a comment in table.tex).
+
+    The drift test accepts a stale sweep only when it carries these labels, so no committed
+    table presents numbers the current code does not produce as if it did.
+    """
+    name = folder.name.split("-")[0]
+    reason = (f"made under numerics that differ from results/numerics.json (probes: "
+              f"{', '.join(probes)}); the current code gives other numbers. Regenerate: "
+              f"python -m benchmark.run sweeps/{name}.yaml --fresh")  # fmt: skip
+    sj = folder / "sweep.json"
+    record = json.loads(sj.read_text()) if sj.is_file() else {}
+    record["stale"] = reason
+    sj.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    md = folder / "table.md"
+    if md.is_file() and not md.read_text().startswith(STALE_BANNER):
+        md.write_text(f"{STALE_BANNER}: {reason}\n\n" + md.read_text())
+    tex = folder / "table.tex"
+    if tex.is_file() and "STALE" not in tex.read_text():
+        tex.write_text(f"% STALE: {reason}\n" + tex.read_text())
+
+
+def unlabelled_stale(results: Path = REPO / "results", pins: dict | None = None) -> list[str]:
+    """Stale committed sweeps that do not say so (see `mark_stale`)."""
+    out = []
+    for name in stale_sweeps(results, pins):
+        record = json.loads((results / name / "sweep.json").read_text())
+        md = results / name / "table.md"
+        labelled = "stale" in record and (not md.is_file() or
+                                          md.read_text().startswith(STALE_BANNER))  # fmt: skip
+        if not labelled:
+            out.append(name)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmark.numerics",
@@ -246,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--update", action="store_true", help="re-pin the probes from this code")
     p.add_argument("--probe", action="append", default=[], help="only this probe (repeatable)")
+    p.add_argument(
+        "--mark-stale",
+        action="store_true",
+        help="label every stale committed sweep as stale (sweep.json, table banner)",
+    )
     args = p.parse_args(argv)
     names = args.probe or all_probes()
     unknown = sorted(set(names) - set(all_probes()))
@@ -271,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         PINS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"re-pinned {len(changed)} probes in {PINS.relative_to(REPO)}")
     stale = stale_sweeps(pins=pins)
+    if args.mark_stale:
+        for sweep, probes in stale.items():
+            mark_stale(REPO / "results" / sweep, probes)
     for sweep, probes in stale.items():
         print(f"stale: results/{sweep} (probes {', '.join(probes)}): rerun "
               f"python -m benchmark.run sweeps/{sweep.split('-')[0]}.yaml --fresh")  # fmt: skip
