@@ -29,6 +29,7 @@ import yaml
 
 import variants
 from benchmark.data import SPECS, DatasetSpec
+from benchmark.paths import absolute
 from variants.architectures import ARCHITECTURES
 
 MAX_TRIALS = 500  # larger grids need --yes: a typo such as seed: [0..1000] should not run all night
@@ -70,6 +71,12 @@ class DatasetConfig(_Strict):
             raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(SPECS)}")
         return v
 
+    @pydantic.field_validator("path", "data_root")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        # Made absolute here, in the driver: a trial runs in a working directory of its own.
+        return None if v is None else absolute(v)
+
     @pydantic.field_validator("resolution")
     @classmethod
     def _known_resolution(cls, v: int | None, info: pydantic.ValidationInfo) -> int | None:
@@ -89,7 +96,7 @@ class DatasetConfig(_Strict):
             raise ValueError(problem)
         if self.path is not None and not spec.accepts_path:
             raise ValueError(f"path is only for dsprites (the real .npz), not {self.name}")
-        if self.path is not None and not Path(self.path).expanduser().is_file():
+        if self.path is not None and not Path(self.path).is_file():
             raise ValueError(f"path {self.path!r} does not exist (the real dSprites .npz)")
         if self.data_root is not None and not spec.accepts_data_root:
             allowed = ", ".join(n for n, s in SPECS.items() if s.accepts_data_root)
@@ -146,6 +153,12 @@ class EvalConfig(_Strict):
         description="weights-inception-2015-12-05-6726825d.pth for fid_inception (default: "
         "$VAEBENCH_INCEPTION_WEIGHTS, then $TORCH_HOME/hub/checkpoints/)",
     )
+
+    @pydantic.field_validator("inception_weights")
+    @classmethod
+    def _absolute(cls, v: str | None) -> str | None:
+        # Made absolute here, in the driver: a trial runs in a working directory of its own.
+        return None if v is None else absolute(v)
 
 
 class TrialConfig(_Strict):

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.data import SPECS, DataError, Dataset, load_dataset
+from benchmark.readback import set_aside
 
 # Bump whenever the architecture, the targets or the training recipe change: a cache written
 # under another version is never silently reused.
@@ -68,6 +69,10 @@ Progress = Callable[[str], object]
 
 class FeatureNetError(ValueError):
     """A dataset, argument or cache the feature network cannot use; one line saying why."""
+
+
+class UnreadableCache(FeatureNetError):
+    """The cached files exist but cannot be read or do not match each other (damaged)."""
 
 
 def metric_name(dataset: str) -> str:
@@ -336,8 +341,12 @@ def read_cache(pt: Path, js: Path) -> tuple[FeatureNet, dict]:
         meta = json.loads(js.read_text())
         weights = pt.read_bytes()
         blob = torch.load(io.BytesIO(weights), weights_only=True, map_location="cpu")
-    except (OSError, ValueError, RuntimeError) as err:
-        raise FeatureNetError(f"unreadable cached feature net {pt}: {err}") from err
+        if not (isinstance(meta, dict) and isinstance(blob, dict)):
+            raise ValueError("not a mapping")
+    # Broad: a damaged zip fails in torch as RuntimeError, EOFError, UnpicklingError, ...
+    except Exception as err:  # noqa: BLE001
+        first = (str(err).splitlines() or [""])[0]
+        raise UnreadableCache(f"unreadable cached feature net {pt}: {first}") from err
     versions = {meta.get("format_version"), blob.get("format_version")}
     if versions != {FORMAT_VERSION}:
         found = ", ".join(sorted(map(str, versions)))
@@ -345,7 +354,7 @@ def read_cache(pt: Path, js: Path) -> tuple[FeatureNet, dict]:
             f"cached feature net {pt} has format version {found}; this code needs {FORMAT_VERSION}"
         )
     if meta.get("weights_sha256") != hashlib.sha256(weights).hexdigest():
-        raise FeatureNetError(f"cached feature net {pt} does not match its sidecar {js.name}")
+        raise UnreadableCache(f"cached feature net {pt} does not match its sidecar {js.name}")
     arch = blob["architecture"]
     net = FeatureNet(arch["in_channels"], dict((k, v) for k, v in arch["heads"]))
     net.load_state_dict(blob["state_dict"])
@@ -396,6 +405,10 @@ def load_or_train(
                     f"{metric}: {err}; train it with `python -m benchmark.feature_nets "
                     f"--dataset {name} --resolution {resolution} --cache-root {pt.parent}`"
                 ) from None
+            if isinstance(err, UnreadableCache):  # kept for a post-mortem, then recomputed
+                for path in (pt, js):
+                    if path.exists():
+                        set_aside(path, str(err))
             progress(f"{metric}: {err}; training one")
         else:
             progress(f"{metric}: loaded cached feature net {pt}")

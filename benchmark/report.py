@@ -61,6 +61,8 @@ def direction(m: str) -> str | None:
 NO_SPREAD = {"n_params"}  # the same for every seed: a ± 0 would be noise
 ALWAYS = ("variant", "architecture", "latent_dim", "beta", "seed")
 HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed", "dataset.name": "Dataset"}
+# MLflow stores an infinity as ±sys.float_info.max (1.797e308): read back, that is not a number.
+NOT_A_VALUE = 1e308
 IMAGE_QUALITY = re.compile(r"^(fd_\w+|kid_\w+|fid_inception)$")
 
 
@@ -159,7 +161,9 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         for key, value in params.items():
             if key not in row and ("." not in key or key in axes):
                 row[key] = _parse(value)
-        row.update(run.data.metrics)
+        row.update({k: _finite(v) for k, v in run.data.metrics.items()})
+        requested = _parse(params.get("eval.metrics", "[]"))
+        row["eval_metrics"] = ",".join(requested) if isinstance(requested, list) else ""
         row["dataset"] = tags.get(f"{TAG}dataset", "")
         row["dataset_fingerprint"] = tags.get(f"{TAG}dataset_fingerprint", "")
         for key, value in tags.items():
@@ -181,6 +185,20 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
     p_tags["run_id"] = parent.info.run_id
     p_tags["description"] = parent.data.tags.get("mlflow.note.content", "")
     return SweepRuns(p_tags, runs, axes)
+
+
+def _finite(value: float) -> float:
+    """`value`, or NaN for NaN, ±inf and MLflow's stand-in for inf (old stores hold them)."""
+    return value if math.isfinite(value) and abs(value) < NOT_A_VALUE else math.nan
+
+
+def _requested(runs: pd.DataFrame) -> set[str]:
+    """The table metrics some trial asked for (eval.metrics): their columns stay, as n/a or as
+    the trials' status, even when no trial produced a number for them."""
+    if "eval_metrics" not in runs.columns:
+        return set()
+    names = {m for text in runs["eval_metrics"].dropna() for m in str(text).split(",")}
+    return names & set(METRICS)
 
 
 def aggregate(sr: SweepRuns) -> pd.DataFrame:
@@ -216,20 +234,26 @@ def _summary(r: pd.Series, m: str) -> Summary:
 
 def _cell(s: Summary, fmt: str, spread: bool = True, mark: str = "") -> str:
     """'mean ± std [low, high]' (the 95% t-interval), '*' best, '†' tied with the best."""
-    if math.isnan(s.mean):
+    if not _shown(s.mean):
         return "n/a"
     text = format(s.mean, fmt)
-    if spread and not math.isnan(s.std):
+    if spread and _shown(s.std) and _shown(s.low) and _shown(s.high):
         text += f" ± {format(s.std, fmt)} [{format(s.low, fmt)}, {format(s.high, fmt)}]"
     return text + {"best": " *", "tied": " †", "": ""}[mark]
 
 
+def _shown(value: float) -> bool:
+    """A number a table may print: not NaN, not ±inf, not MLflow's stand-in for inf."""
+    return math.isfinite(value) and abs(value) < NOT_A_VALUE
+
+
 def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     keys = [a for a in sr.axes if a != "seed" and a in agg.columns]
+    requested = _requested(sr.runs)
     metrics = [
         m for m in metric_columns([*sr.runs.columns, *METRICS])
         if (f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any())
-        or f"note.{m}" in sr.runs.columns
+        or f"note.{m}" in sr.runs.columns or m in requested
     ]  # fmt: skip
     n = _fid_samples(sr.runs)
     nets = feature_nets(sr.runs)
@@ -277,6 +301,10 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
     mig_notes = _notes(runs, "mig") or "not computed"
     fid_notes = _notes(runs, "fid") or "not computed in this sweep"
     inception = _notes(runs, "fid_inception")
+    warmup = "; ".join(
+        f"{v}: {text}" for v, g in runs.groupby("variant", sort=False)
+        for text in [_notes(g, "kl_warmup")] if text
+    ) if "variant" in runs.columns else _notes(runs, "kl_warmup")  # fmt: skip
     status = runs["status"].value_counts()
     return [
         ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"),
@@ -286,6 +314,7 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("MIG", mig_notes),
         ("FD / KID", fid_notes),
         *([("FID (Inception)", inception)] if inception else []),
+        *([("KL warm-up not over", warmup)] if warmup else []),
         ("Machine", f"{p.get('machine', '?')}; devices: {', '.join(sorted(set(runs['device']) - {''}))}"),  # noqa: E501
         ("Date", p.get("date", "?")),
         ("Commit", p.get("commit", "?")),
@@ -333,7 +362,9 @@ def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-SHARED_NOTES = {"eval_points", "mig", "mig_representation", "fid", "fid_inception", "nll"}
+SHARED_NOTES = {
+    "eval_points", "mig", "mig_representation", "fid", "fid_inception", "nll", "kl_warmup",
+}  # fmt: skip
 
 
 def _variant_notes(sr: SweepRuns) -> list[str]:
@@ -392,6 +423,8 @@ def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
         f"Dataset: {prov['Dataset']}",
         prov["Model"],
         *extra,
+        *([f"KL warm-up not over: {prov['KL warm-up not over']}"]
+          if "KL warm-up not over" in prov else []),  # fmt: skip
         "Mean ± std [95% Student-t interval] over seeds; best in bold, † tied with the best",
         f"Profile {sr.parent.get('profile')}; {prov['Machine']}; {prov['Date']}; commit "
         f"{prov['Commit']}",

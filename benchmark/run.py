@@ -121,6 +121,13 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from benchmark.paths import absolute, absolute_tracking_uri, absolutize_env
+
+    # Once, here: trials run in working directories of their own (see benchmark.paths).
+    args.results_dir = absolute(args.results_dir)
+    if args.tracking_uri:
+        args.tracking_uri = absolute_tracking_uri(args.tracking_uri)
+    absolutize_env()
     for module in args.plugin:
         try:
             importlib.import_module(module)
@@ -244,22 +251,52 @@ def _reuse_cached(sweep, tracker, parent: str, done: dict, reuse: dict, *, rerun
     return n
 
 
+def _claim(results: Path, parent: str):
+    """An exclusive lock on the sweep run `parent` for this driver's lifetime (the OS drops it
+    when the process dies, so a killed driver's run can be resumed), or None if a live driver
+    holds it."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(results / ".locks" / f"sweep-{parent}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
+
+
 def _run(sweep, args: argparse.Namespace) -> int:
+    from filelock import FileLock
+
     from benchmark.manifest import manifest
     from benchmark.report import build_report
-    from benchmark.tracking import DONE, Tracker, default_tracking_uri, is_local_store
+    from benchmark.tracking import (
+        DONE,
+        LOCK_FILE,
+        Tracker,
+        default_tracking_uri,
+        is_local_store,
+    )
 
     results = Path(args.results_dir).resolve()
     results.mkdir(parents=True, exist_ok=True)
     uri = args.tracking_uri or default_tracking_uri(results)
     tracker = Tracker(uri, results, sweep.results_name)
     info = manifest()
-    found = None if args.fresh else tracker.find_resumable(sweep)
     done: dict[int, str] = {}  # trial index → final status from the interrupted attempt
     reuse: dict[int, str] = {}  # trial index → its unfinished MLflow run, to continue
-    if found is None:
-        parent = tracker.start_sweep(sweep, info)
-    else:
+    # Under the store's lock, so that two drivers started together never both resume, or both
+    # miss, the same sweep run; the claim on the run is held until this process ends.
+    with FileLock(str(results / LOCK_FILE), timeout=600):
+        found = None if args.fresh else tracker.find_resumable(sweep)
+        claim = None if found is None else _claim(results, found[0])
+        if claim is None:
+            if found is not None:
+                print(f"sweep run {found[0]} is being run by another driver; starting a new one")
+            found = None
+            parent = tracker.start_sweep(sweep, info)
+            claim = _claim(results, parent)
+    if found is not None:
         parent, children = found
         tracker.resume_sweep(parent, info)
         for t in sweep.trials:
@@ -315,7 +352,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
     for index in range(len(sweep.trials)):
         status = statuses.get(index, "not run")
         counts[status] = counts.get(status, 0) + 1
-    tracker.finish_sweep(counts, interrupted=interrupted)
+    sweep_status = tracker.finish_sweep(counts, interrupted=interrupted)
 
     out_dir = results / sweep.results_name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -344,6 +381,10 @@ def _run(sweep, args: argparse.Namespace) -> int:
         print("interrupted: rerun the same command to resume (finished trials are kept, the "
               "others continue from their last checkpoint)")  # fmt: skip
         return 130
+    if sweep_status == "incomplete":
+        n_done = sum(counts.get(s, 0) for s in DONE)
+        print(f"incomplete: {len(sweep.trials) - n_done} trials failed or did not run; rerun the "
+              "same command to retry them (finished and diverged trials are kept)")  # fmt: skip
     if args.strict and counts.get("finished", 0) < len(sweep.trials):
         return 1
     return 0

@@ -20,12 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -34,6 +36,8 @@ from benchmark.config import Sweep, Trial
 TAG = "vaebench."
 DONE = ("finished", "diverged")  # final outcomes; a 'failed' (crashed) trial is retried on rerun
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
+LOCK_FILE = ".mlflow.lock"
+_OPEN_TRIES = 4
 # MLflow announces its schema migrations at INFO on every new store; keep the console for progress.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -71,11 +75,31 @@ class Tracker:
     """Creates and fills the MLflow runs of one sweep."""
 
     def __init__(self, uri: str, results_dir: str | Path, experiment: str) -> None:
+        """Open (creating if needed) the store at `uri` and the experiment `experiment`.
+
+        Creation is serialised across processes by a lock file in `results_dir` and retried: two
+        drivers started together on a new store would otherwise both create or migrate its
+        SQLite schema ("table runs already exists") or both create the experiment.
+        """
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
         self.logged_steps: dict[str, int] = {}
         self.manifest: dict[str, str] = {}
         self.identities: dict[int, str] = {}  # trial index → cache identity (benchmark.cache)
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        with FileLock(str(Path(results_dir) / LOCK_FILE), timeout=600):
+            for attempt in range(_OPEN_TRIES):
+                try:
+                    self._open(uri, results_dir, experiment)
+                    break
+                # A process that does not take the lock (`mlflow ui`, an older driver) may
+                # still be creating the schema: wait and try again, then give up loudly.
+                except Exception:  # noqa: BLE001 - SQLAlchemy, alembic and MLflow errors alike
+                    if attempt + 1 == _OPEN_TRIES:
+                        raise
+                    time.sleep(0.5 * 2**attempt)
+
+    def _open(self, uri: str, results_dir: str | Path, experiment: str) -> None:
+        self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
             # A local store gets an absolute artifact root: MLflow's default is ./mlruns
@@ -200,11 +224,13 @@ class Tracker:
             self.logged_steps[run_id] = step
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        """Log the finite numbers of `metrics`; NaN and infinities are never logged (MLflow
+        would store an infinity as ±1.797e308, which then reads as a number)."""
         ts = _now_ms()
         items = [
             Metric(k, float(v), ts, step)
             for k, v in metrics.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         ]
         for start in range(0, len(items), _BATCH):
             self.client.log_batch(run_id, metrics=items[start : start + _BATCH])
@@ -242,14 +268,20 @@ class Tracker:
                                         RunStatus.FAILED)
         )  # fmt: skip
 
-    def finish_sweep(self, summary: dict[str, int], interrupted: bool = False) -> None:
+    def finish_sweep(self, summary: dict[str, int], interrupted: bool = False) -> str:
+        """Close the sweep run; returns its status. 'finished' only when every trial finished
+        or diverged: a sweep with failed or missing trials is 'incomplete' (or 'interrupted'),
+        so a rerun resumes it (keeping the done trials) instead of starting a new one."""
         text = ", ".join(f"{v} {k}" for k, v in summary.items())
-        status = "interrupted" if interrupted else "finished"
+        missing = sum(n for s, n in summary.items() if s not in DONE)
+        status = "interrupted" if interrupted else "incomplete" if missing else "finished"
         self.client.log_batch(
             self.parent_id,
             tags=[RunTag(f"{TAG}status", status), RunTag(f"{TAG}summary", text)],
         )
-        self.client.set_terminated(self.parent_id, "KILLED" if interrupted else "FINISHED")
+        run_status = {"interrupted": "KILLED", "incomplete": "FAILED"}.get(status, "FINISHED")
+        self.client.set_terminated(self.parent_id, run_status)
+        return status
 
 
 def find_cached(tracker: Tracker, identity: str, exclude_parent: str | None = None) -> str | None:

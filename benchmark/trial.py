@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from benchmark.data import Dataset, load_dataset
 from benchmark.evaluate import evaluate
 from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.manifest import pick_device, versions
-from benchmark.train import Diverged, train
+from benchmark.train import Diverged, kl_weight, train
 
 Report = Callable[[dict[str, Any]], None]
 DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
@@ -67,6 +68,8 @@ def run_trial(
     Returns a flat dict: `status` ('finished' or 'diverged'), the metrics, `params` (model size),
     timings, the dataset fingerprint and text notes. `report` receives the training curve as it
     is produced. A diverging loss is a result, not an exception; any other error propagates.
+    'finished' means every parameter after the last update and every metric is finite; else the
+    trial is 'diverged', with `diverged_step` and a `reason` naming what is not finite.
 
     With `state_dir`, training checkpoints go to `state_dir/state.pt` every `checkpoint_every`
     steps, a rerun continues from the last one, and every start is appended to
@@ -82,9 +85,10 @@ def run_trial(
     dev = pick_device(device)
     trial_hash = config.hash()
     resume = save = None
+    problems: list[str] = []  # files set aside as unreadable: each becomes a note
     if state_dir is not None:
         state_path = Path(state_dir) / "state.pt"
-        resume = load_checkpoint(state_path, trial_hash)
+        resume = load_checkpoint(state_path, trial_hash, problems)
 
         def save(state: dict[str, Any]) -> None:
             save_checkpoint(state_path, {**state, "trial_hash": trial_hash})
@@ -116,6 +120,11 @@ def run_trial(
         "threads": float(torch.get_num_threads()),
     }
 
+    extra_notes = {f"checkpoint_{i}" if i else "checkpoint": p for i, p in enumerate(problems)}
+    warmup_note = _warmup_note(config, model)
+    if warmup_note:
+        extra_notes["kl_warmup"] = warmup_note
+
     def on_log(step: int, record: dict[str, float]) -> None:
         if report is not None:
             report({**record, "total_steps": config.train.steps})
@@ -126,10 +135,12 @@ def run_trial(
             resume=resume, save=save, checkpoint_every=checkpoint_every,
         )  # fmt: skip
     except Diverged as e:
-        result.update(status="diverged", diverged_step=e.step, reason=str(e))
-        _write_json(workdir / "result.json", result)
-        _drop_checkpoint(state_dir)
-        return result
+        return _diverged(result, e.step, str(e), extra_notes, workdir, state_dir)
+    # The loss is checked before each update, so only this sees what the last update did.
+    bad = _non_finite_parameters(model)
+    if bad:
+        why = f"parameters are not finite after the last update ({', '.join(bad)})"
+        return _diverged(result, config.train.steps, why, extra_notes, workdir, state_dir)
     result.update(train_seconds=fit.seconds, train_images_per_second=fit.images_per_second)
     result["model_sha256"] = model_digest(model)
     if fit.resumed_from:
@@ -151,7 +162,13 @@ def run_trial(
     )  # fmt: skip
     result.update(metrics)
     result["eval_seconds"] = time.perf_counter() - t1
-    result["notes"] = notes
+    result["notes"] = {**notes, **extra_notes}
+    bad = {k: v for k, v in result.items() if _is_number(v) and not math.isfinite(v)}
+    if bad:
+        for k in bad:  # no table or store may show inf, NaN or MLflow's 1.8e308 for them
+            del result[k]
+        why = "metrics are not finite: " + ", ".join(f"{k} = {v}" for k, v in sorted(bad.items()))
+        return _diverged(result, config.train.steps, why, extra_notes, workdir, state_dir)
     _write_images(model, data, config, workdir, dev)
     result["status"] = "finished"
     _write_json(workdir / "result.json", result)
@@ -170,6 +187,45 @@ def model_digest(model: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _diverged(
+    result: dict[str, Any], step: int, why: str, notes: dict[str, str], workdir: Path,
+    state_dir: str | Path | None,
+) -> dict[str, Any]:  # fmt: skip
+    result.update(status="diverged", diverged_step=step, reason=why)
+    result["notes"] = {**result.get("notes", {}), **notes}
+    _write_json(workdir / "result.json", result)
+    _drop_checkpoint(state_dir)
+    return result
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _non_finite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters and buffers holding a NaN or an infinity (at most 3 named)."""
+    bad = [
+        name for name, t in [*model.named_parameters(), *model.named_buffers()]
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]  # fmt: skip
+    return bad[:3] + ([f"{len(bad) - 3} more"] if len(bad) > 3 else [])
+
+
+def _warmup_note(config: TrialConfig, model: variants.base.Variant) -> str | None:
+    """A note when training ends before the KL warm-up does: the model was fit with a KL
+    weight below 1, so its KL and ELBO are not those of a fully weighted objective."""
+    warmup = config.train.kl_warmup_steps
+    if warmup is None:
+        warmup = model.default_kl_warmup_steps
+    steps = config.train.steps
+    if warmup <= steps:
+        return None
+    return (
+        f"training ended at step {steps}, inside the {warmup}-step KL warm-up (final KL weight "
+        f"{kl_weight(steps - 1, warmup):.2f}, not 1)"
+    )
 
 
 def _feature_net(

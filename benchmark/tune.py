@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import logging
 import os
 import shutil
@@ -31,7 +30,10 @@ import ray  # noqa: E402
 from ray import tune  # noqa: E402
 
 from benchmark.config import Sweep, Trial, TrialConfig  # noqa: E402
+from benchmark.data import official  # noqa: E402
+from benchmark.failure import reason, reason_from_traceback  # noqa: E402
 from benchmark.progress import Progress  # noqa: E402
+from benchmark.readback import read_json  # noqa: E402
 from benchmark.storage import TrialState, join, resolve_root  # noqa: E402
 from benchmark.tracking import DONE, Tracker  # noqa: E402
 from benchmark.trial import run_trial  # noqa: E402
@@ -58,16 +60,14 @@ def run_trial_safely(
         )  # fmt: skip
     except Exception as e:  # noqa: BLE001 - any crash must not take the sweep down
         (workdir / "traceback.txt").write_text(traceback.format_exc())
-        return {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        return {"status": "failed", "reason": reason(e)}
 
 
 def finished_result(workdir: Path) -> dict[str, Any] | None:
-    """The result a previous attempt of this trial already wrote, if it is final."""
-    path = workdir / "result.json"
-    if not path.is_file():
-        return None
-    result = json.loads(path.read_text())
-    return result if result.get("status") in DONE else None
+    """The result a previous attempt of this trial already wrote, if it is final (an unreadable
+    one is set aside, and the trial is run again)."""
+    result = read_json(workdir / "result.json")
+    return result if isinstance(result, dict) and result.get("status") in DONE else None
 
 
 def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
@@ -77,6 +77,7 @@ def _trainable(param: dict[str, Any], configs: list[dict[str, Any]]) -> None:
     for module in runtime["plugins"]:  # variants registered outside the repo, named by --plugin
         importlib.import_module(module)
     torch.set_num_threads(runtime["threads"])
+    official.DOWNLOADS_ALLOWED = False
     config = TrialConfig.model_validate(configs[param["index"]])
     node = ray.get_runtime_context().get_node_id()
     placement = {"node_id": node, "hostname": socket.gethostname()}
@@ -148,9 +149,9 @@ class MLflowProgressCallback(tune.Callback):
             self._finish(t, trial, result, None)
             return
         with checkpoint.as_directory() as d:
-            saved = Path(d) / "result.json"
-            if saved.is_file():
-                result = json.loads(saved.read_text())
+            saved = read_json(Path(d) / "result.json")
+            if isinstance(saved, dict):
+                result = saved
             self._finish(t, trial, result, Path(d))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -161,12 +162,12 @@ class MLflowProgressCallback(tune.Callback):
         with tempfile.TemporaryDirectory() as d:
             if text:
                 (Path(d) / "traceback.txt").write_text(text)
-            reason = f"Ray trial error: {_last_line(text) or 'worker died'}"
-            self._finish(t, trial, {"status": "failed", "reason": reason}, Path(d))
+            why = _trial_error_reason(trial, text)
+            self._finish(t, trial, {"status": "failed", "reason": why}, Path(d))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         t = self._trial(trial)
-        line = _last_line(_error_text(trial)) or "worker died"
+        line = _trial_error_reason(trial, _error_text(trial))
         self.progress.note(t.index, t.name, f"error, retrying: {line}")
 
     def _finish(self, t: Trial, trial: Any, result: dict, artifacts: Path | None) -> None:
@@ -187,8 +188,15 @@ def _error_text(trial: Any) -> str:
     return Path(path).read_text() if path and Path(path).is_file() else ""
 
 
-def _last_line(text: str) -> str:
-    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+def _trial_error_reason(trial: Any, text: str) -> str:
+    """The first line of the real exception behind a Ray trial error (see benchmark.failure)."""
+    try:
+        exc = trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - an unpicklable error: fall back to the text
+        exc = None
+    if exc is not None:
+        return reason(exc)
+    return reason_from_traceback(text) or "worker died"
 
 
 def code_runtime_env(plugins: list[str] = ()) -> dict[str, Any]:

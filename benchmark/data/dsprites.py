@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.readback import set_aside
+
 from .base import DataError, Dataset
 from .splits import check_int, fingerprint, split_indices
 
@@ -216,8 +218,10 @@ def _read_cache(path: Path, train_idx: np.ndarray, test_idx: np.ndarray) -> dict
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in _CACHE_KEYS}
-    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, EOFError):
-        print(f"dSprites-like: ignoring unreadable cache {path}", file=sys.stderr)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, EOFError) as e:
+        set_aside(path, f"dSprites-like cache: {type(e).__name__}: {e}")
         return None
     # A numpy upgrade could change the permutation for the same seed; the key would not notice.
     if not (

@@ -22,6 +22,9 @@ from .splits import fingerprint
 
 DATA_ROOT_ENV = "VAEBENCH_DATA_ROOT"
 DEFAULT_DATA_ROOT = "~/.cache/vaebench/datasets"
+# False inside trials: the driver read every dataset before the trials started, so a trial
+# that finds no files has a wrong path, which a download would only hide.
+DOWNLOADS_ALLOWED = True
 # Seconds a download may stall before it fails; without it an offline socket can hang for minutes.
 DOWNLOAD_TIMEOUT_S = 30
 
@@ -46,6 +49,11 @@ def download(title: str, class_name: str, root: Path, help_text: str, **kwargs: 
 
     help_text says where to put which files by hand; it ends the message.
     """
+    if not DOWNLOADS_ALLOWED:
+        raise DataError(
+            f"dataset.data_root: {title} files not found in {root}, and a trial never downloads "
+            f"(the driver found the data before the trials started); {help_text}"
+        )
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:

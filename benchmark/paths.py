@@ -1,0 +1,49 @@
+"""Paths the user gives, made absolute once, in the driver, before any trial starts.
+
+Ray Tune runs each trial in its own working directory, so a path relative to the user's
+directory (`dataset.path=dsprites.npz`, `VAEBENCH_DATA_ROOT=data`) would name another file, or
+none, inside a trial. Config keys are made absolute when the config is validated (see
+`benchmark.config`); the environment variables below are made absolute in the driver's
+environment, which local Ray workers inherit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Environment variables that hold a path some trial reads (data, weights, caches).
+PATH_ENV_VARS = ("VAEBENCH_DATA_ROOT", "VAEBENCH_INCEPTION_WEIGHTS", "TORCH_HOME", "XDG_CACHE_HOME")
+
+
+def absolute(path: str | Path) -> str:
+    """`path` with `~` expanded and made absolute against the current directory.
+
+    Symlinks are kept as the user wrote them (no `resolve()`), so the recorded path is the one
+    they know. Idempotent: an absolute path comes back unchanged (normalised).
+    """
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
+def absolutize_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Make every set variable of PATH_ENV_VARS absolute in `environ` (default: os.environ).
+
+    Returns {name: absolute path} of the variables that are set, for a remote cluster's
+    runtime environment.
+    """
+    env = os.environ if environ is None else environ
+    out = {}
+    for name in PATH_ENV_VARS:
+        if env.get(name):
+            env[name] = out[name] = absolute(env[name])
+    return out
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """A tracking URI whose local file part is absolute: `sqlite:///mlflow.db` and a bare path
+    name a file relative to the current directory. Server URIs come back unchanged."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + absolute(uri[len("sqlite:///") :])
+    if "://" not in uri and not uri.startswith("file:"):
+        return absolute(uri)
+    return uri
