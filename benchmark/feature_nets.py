@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from torch import nn
 
 from benchmark.data import SPECS, DataError, Dataset, load_dataset
@@ -51,6 +52,7 @@ MIN_SIDE = 8
 DEFAULT_STEPS = 1500
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_LR = 2e-3
+DEFAULT_CACHE_ROOT = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
 # Factor datasets draw one pool of fresh images (stored as uint8, exact for 8-bit and binary
 # images) instead of calling sample_factors every step: the real dSprites sampler streams
 # through its 3 GB file on every call.
@@ -395,6 +397,23 @@ def load_or_train(
     mode, the sidecar dict).
     """
     pt, js = cache_paths(name, resolution, cache_root)
+    if not train_if_missing:  # read only: trials load the net concurrently, nobody writes
+        return _load_or_train(name, resolution, pt, js, data_root, False, force, seed, steps,
+                              batch_size, progress)  # fmt: skip
+    # Two drivers (or a driver and the CLI) must not both train it and interleave the weights
+    # of one with the sidecar of the other: the second waits, then finds the first one's net.
+    # The lock lives outside the cache folder: DVC hashes that folder as a dependency.
+    key = hashlib.sha256(str(pt.resolve()).encode()).hexdigest()[:16]
+    with FileLock(os.path.join(tempfile.gettempdir(), f"vaebench-fd-{key}.lock"), timeout=3600):
+        return _load_or_train(name, resolution, pt, js, data_root, True, force, seed, steps,
+                              batch_size, progress)  # fmt: skip
+
+
+def _load_or_train(
+    name: str, resolution: int, pt: Path, js: Path, data_root: str | Path | None,
+    train_if_missing: bool, force: bool, seed: int, steps: int, batch_size: int,
+    progress: Progress,
+) -> tuple[FeatureNet, dict]:  # fmt: skip
     metric = metric_name(name)
     if not force:
         try:
@@ -447,7 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m benchmark.feature_nets", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset name, e.g. fashion_mnist")
     parser.add_argument("--resolution", type=int, required=True, help="image side in pixels")
-    parser.add_argument("--cache-root", default="results/feature_nets", help="cache folder")
+    parser.add_argument(
+        "--cache-root", default=str(DEFAULT_CACHE_ROOT),
+        help="cache folder (default: the repository's results/feature_nets, as benchmark.run)",
+    )  # fmt: skip
     parser.add_argument("--data-root", default=None, help="folder of downloaded dataset files")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps")
     parser.add_argument("--seed", type=int, default=0)

@@ -523,7 +523,9 @@ def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, 
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    # One temp name per process: two drivers finishing the same sweep at once must not
+    # rename each other's temp file away.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
 
@@ -546,7 +548,7 @@ def build_report(
     names = {None: TABLES + FIGURES, "tables": TABLES, "figures": FIGURES}[only]
     paths = {n: out / n for n in names}
     if "figure.png" in paths:
-        tmp_fig = out / ".figure.tmp.png"
+        tmp_fig = out / f".figure.{os.getpid()}.tmp.png"
         figure(sr, tmp_fig)
         tmp_fig.replace(paths["figure.png"])
     if only != "tables":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -362,7 +363,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
               # The pinned numerics this code produced the results with (the drift guard).
               "numerics": sweep_digests(t.config for t in sweep.trials)}  # fmt: skip
     # The sweep's one small output of record: DVC's sweep stage tracks it, the report stage uses it.
-    tmp = out_dir / ".sweep.json.tmp"
+    tmp = out_dir / f".sweep.json.{os.getpid()}.tmp"  # per process: drivers may finish together
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     tmp.replace(out_dir / "sweep.json")
     ran = counts.get("finished", 0) + counts.get("diverged", 0) + counts.get("failed", 0)

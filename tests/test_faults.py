@@ -305,7 +305,7 @@ def test_unreadable_kept_result_and_caches_are_set_aside_and_recomputed(tmp_path
 SWEEP_40 = ["--override", "train.steps=40", "--override", "train.log_every=10"]
 
 
-def test_rerun_with_a_truncated_checkpoint_resumes_the_same_sweep_run(config, tmp_path):
+def test_rerun_with_a_truncated_checkpoint_resumes_the_same_sweep_run(tmp_path):
     # The case: a trial cut off after its state.pt exists, the file truncated to half,
     # then the same command rerun. The trial must be retrained in the SAME sweep run, and the
     # sweep marked finished only when every trial is done.
