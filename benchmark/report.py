@@ -512,6 +512,8 @@ def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, 
     paths = {}
     for _, run in ok.sort_values("index").drop_duplicates(keys or None).iterrows():
         label = "_".join(f"{k}-{run[k]}" for k in keys) or "all"
+        # A grid value may be a whole mapping or a text with "/" (a dataset): one safe name.
+        label = re.sub(r"[^\w.,=+-]+", "_", label)[:120]
         seed = run.get("seed", 0)
         for kind in ("samples", "reconstructions"):
             name = f"{label}_seed-{seed}_{kind}.png"

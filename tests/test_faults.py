@@ -23,10 +23,8 @@ from mlflow.tracking import MlflowClient
 from benchmark.checkpoint import load_checkpoint, save_checkpoint
 from benchmark.config import TrialConfig, load_sweep
 from benchmark.data import dsprites as ds
-from benchmark.failure import reason, reason_from_traceback
 from benchmark.feature_nets import cache_paths, load_or_train
 from benchmark.manifest import manifest
-from benchmark.readback import read_json
 from benchmark.report import build_report
 from benchmark.tracking import Tracker, default_tracking_uri
 from benchmark.trial import run_trial
@@ -164,6 +162,8 @@ def test_a_failed_trials_reason_is_the_real_exceptions_first_line(tmp_path):
 def test_reason_unwraps_ray_and_pydantic():
     from ray.exceptions import RayTaskError
 
+    from benchmark.failure import reason, reason_from_traceback
+
     class M(pydantic.BaseModel):
         n: int
 
@@ -288,6 +288,8 @@ def test_truncated_checkpoint_is_set_aside_and_the_trial_retrained(config, tmp_p
 
 
 def test_unreadable_kept_result_and_caches_are_set_aside_and_recomputed(tmp_path, capsys):
+    from benchmark.readback import read_json
+
     (tmp_path / "result.json").write_text('{"status": "finis')
     assert read_json(tmp_path / "result.json") is None
     assert "set aside" in capsys.readouterr().err
@@ -349,7 +351,7 @@ def test_two_drivers_started_together_on_a_new_store_both_finish(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     args = [PY, "-m", "benchmark.run", str(REPO / "sweeps/smoke.yaml"), "--results-dir",
             str(results), "--num-cpus", "1", "--override", "grid.beta=[1]", "--override",
-            "train.steps=10", "--override", "train.log_every=5", "--no-report"]  # fmt: skip
+            "train.steps=10", "--override", "train.log_every=5"]  # fmt: skip
     procs = [subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]  # fmt: skip
     outs = [p.communicate(timeout=600)[0] for p in procs]
