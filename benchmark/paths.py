@@ -47,3 +47,34 @@ def absolute_tracking_uri(uri: str) -> str:
     if "://" not in uri and not uri.startswith("file:"):
         return absolute(uri)
     return uri
+
+
+def import_root(module: str) -> str | None:
+    """The directory that must be on sys.path to import `module` (an imported module's
+    top-level package or file), or None for a namespace package or a built-in."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module.split(".")[0])
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        return None
+    origin = Path(spec.origin)
+    # A package's origin is its __init__.py: the root is the folder above the package.
+    root = origin.parent.parent if spec.submodule_search_locations else origin.parent
+    return absolute(root)
+
+
+def export_import_roots(modules: list[str], environ: dict[str, str] | None = None) -> None:
+    """Put the import roots of `modules` (the --plugin modules, imported in the driver) on
+    $PYTHONPATH, which local Ray workers inherit: a plugin found in the user's directory must
+    also be found by a trial, which runs in a directory of its own."""
+    import sysconfig
+
+    env = os.environ if environ is None else environ
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    installed = {absolute(p) for p in sysconfig.get_paths().values()}
+    for module in modules:
+        root = import_root(module)
+        if root and root not in installed and root not in {absolute(p) for p in parts}:
+            parts.insert(0, root)
+    if parts:
+        env["PYTHONPATH"] = os.pathsep.join(parts)

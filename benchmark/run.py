@@ -122,7 +122,12 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from benchmark.paths import absolute, absolute_tracking_uri, absolutize_env
+    from benchmark.paths import (
+        absolute,
+        absolute_tracking_uri,
+        absolutize_env,
+        export_import_roots,
+    )
 
     # Once, here: trials run in working directories of their own (see benchmark.paths).
     args.results_dir = absolute(args.results_dir)
@@ -135,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as e:
             return _fail(f"--plugin {module}: cannot import it ({e})")
 
+    export_import_roots(args.plugin)
     import variants
 
     if args.list_variants:
