@@ -255,6 +255,11 @@ def train_feature_net(
             progress(f"{name}: step {step}/{steps} loss {loss.item():.3f} "
                      f"({time.monotonic() - t0:.0f}s)")  # fmt: skip
     net.eval()
+    # A net with NaN or infinite weights would score every trial's FD as NaN: never cache one.
+    if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+        raise FeatureNetError(
+            f"{name}: training diverged (non-finite weights after {steps} steps); nothing cached"
+        )
     accuracy, test_set = accuracy_per_head(net, data, kind, seed=seed)
     progress(f"{name}: test accuracy " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
     info = {
