@@ -423,8 +423,7 @@ def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
         f"Dataset: {prov['Dataset']}",
         prov["Model"],
         *extra,
-        *([f"KL warm-up not over: {prov['KL warm-up not over']}"]
-          if "KL warm-up not over" in prov else []),  # fmt: skip
+        prov.get("KL warm-up not over") and f"KL warm-up not over: {prov['KL warm-up not over']}",
         "Mean ± std [95% Student-t interval] over seeds; best in bold, † tied with the best",
         f"Profile {sr.parent.get('profile')}; {prov['Machine']}; {prov['Date']}; commit "
         f"{prov['Commit']}",
