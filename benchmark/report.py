@@ -554,6 +554,11 @@ def build_report(
         tmp_fig.replace(paths["figure.png"])
     if only != "tables":
         paths.update(export_images(tracking_uri, sr, out / "images"))
+        from benchmark.figures import paper_figures
+
+        client = MlflowClient(tracking_uri=tracking_uri)
+        for p in paper_figures(client, sr.runs, sr.axes, out):
+            paths[f"figures/{p.name}"] = p
     if only == "figures":
         return paths
     agg = aggregate(sr)

@@ -27,6 +27,8 @@ def test_dvc_repro_builds_the_smoke_results(tmp_path):
     ignore = shutil.ignore_patterns("__pycache__")
     for folder in ("benchmark", "variants", "sweeps"):
         shutil.copytree(REPO / folder, work / folder, ignore=ignore)
+    (work / "results").mkdir()
+    shutil.copy(REPO / "results" / "numerics.json", work / "results" / "numerics.json")
     shutil.copy(REPO / ".dvcignore", work / ".dvcignore")
     pipeline = (REPO / "dvc.yaml").read_text()
     sweeps = "- sweeps: [beta_tradeoff, variants, architecture, latent_dim]"
@@ -37,6 +39,8 @@ def test_dvc_repro_builds_the_smoke_results(tmp_path):
     assert nets in smoke
     smoke = smoke.replace(nets, "digits_8: {dataset: digits, resolution: 8}")
     smoke = smoke.replace("      dsprites_32: {dataset: dsprites, resolution: 32}\n", "")
+    assert "frozen: true" in smoke  # the committed nets are never retrained by a repro
+    smoke = smoke.replace("frozen: true", "frozen: false")
     (work / "dvc.yaml").write_text(smoke)
 
     assert _dvc("init", "--no-scm", cwd=work).returncode == 0
