@@ -26,6 +26,16 @@ from variants.likelihoods.base import REAL, Likelihood, LikelihoodConfig
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+def gaussian_nll(mean: torch.Tensor, log_sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """−log N(x; mean, σ² I) in nats, summed over (C, H, W): (..., C, H, W) → (...,).
+
+    `log_sigma` is log σ, a scalar or broadcastable to `mean`; the constant ½ log 2π per pixel is
+    included, so this is the negative log of a normalised density on R^D.
+    """
+    z = (x - mean) * torch.exp(-log_sigma)
+    return (0.5 * z.pow(2) + log_sigma + HALF_LOG_2PI).flatten(start_dim=-3).sum(-1)
+
+
 class GaussianConfig(LikelihoodConfig):
     sigma: pydantic.PositiveFloat | Literal["learned"] = pydantic.Field(
         1.0, description="the shared standard deviation σ, or 'learned' (Dai & Wipf's γ = σ²)"
@@ -50,9 +60,7 @@ class Gaussian(Likelihood):
         return self.config.sigma == "learned"
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        log_sigma = self.log_sigma
-        z = (x - torch.sigmoid(params)) * torch.exp(-log_sigma)
-        return self.sum_pixels(0.5 * z.pow(2) + log_sigma + HALF_LOG_2PI)
+        return gaussian_nll(torch.sigmoid(params), self.log_sigma, x)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(params)
@@ -65,7 +73,7 @@ class Gaussian(Likelihood):
         return mean + self.log_sigma.exp() * eps
 
     def metrics(self) -> dict[str, float]:
-        return {"likelihood_sigma": float(self.log_sigma.exp())}
+        return {"likelihood_sigma": self.log_sigma.detach().exp().item()}
 
     def describe(self) -> str:
         sigma = "learned shared σ (Dai & Wipf 2019)" if self.learned else f"σ = {self.config.sigma}"
