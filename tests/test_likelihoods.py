@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import distributions as D
 
 import variants
-from benchmark.train import train
 from benchmark.config import TrainConfig
+from benchmark.train import train
 from variants.likelihoods import LIKELIHOODS, build
 from variants.likelihoods.continuous_bernoulli import cb_mean, log_normaliser
 from variants.likelihoods.discretized_logistic import LEVELS, DiscretizedLogistic
@@ -78,13 +78,14 @@ def test_continuous_bernoulli_matches_torch_and_integrates_to_one():
     torch.testing.assert_close(lik.mean(l64), D.ContinuousBernoulli(logits=l64).mean)
     # Normalised on [0, 1]: the trapezoid rule over a fine grid, one pixel at a time.
     grid = torch.linspace(0, 1, 20001, dtype=torch.float64)
-    for l in (-30.0, -3.0, -1e-4, 0.0, 0.05, 2.0, 30.0):
-        logit = torch.full_like(grid, l)
+    for lg in (-30.0, -3.0, -1e-4, 0.0, 0.05, 2.0, 30.0):
+        logit = torch.full_like(grid, lg)
         density = (-F.binary_cross_entropy_with_logits(logit, grid, reduction="none")
                    + log_normaliser(logit)).exp()  # fmt: skip
         assert torch.trapezoid(density, grid).item() == pytest.approx(1.0, abs=1e-6)
         mean = torch.trapezoid(grid * density, grid).item()
-        assert cb_mean(torch.tensor(l, dtype=torch.float64)).item() == pytest.approx(mean, abs=1e-6)
+        got = cb_mean(torch.tensor(lg, dtype=torch.float64)).item()
+        assert got == pytest.approx(mean, abs=1e-6)
 
 
 def test_continuous_bernoulli_has_finite_gradients_at_zero_logits():
