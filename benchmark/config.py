@@ -172,12 +172,14 @@ class LikelihoodChoice(pydantic.BaseModel):
             config_cls.model_validate(self.params)
         except pydantic.ValidationError as e:
             err = e.errors()[0]
-            key = ".".join(str(p) for p in err["loc"])
+            key = str(err["loc"][0]) if err["loc"] else ""
             keys = ", ".join(config_cls.model_fields) or "none"
             if err["type"] == "extra_forbidden":
                 raise ValueError(f"{key}: not a parameter of likelihood {self.name!r} "
                                  f"(its parameters: {keys})") from None  # fmt: skip
-            raise ValueError(f"{key}: {err['msg']} (got {err.get('input')!r})") from None
+            field = config_cls.model_fields.get(key)
+            allowed = f"; allowed: {field.description}" if field and field.description else ""
+            raise ValueError(f"{key}: {err.get('input')!r} is not allowed{allowed}") from None
         return self
 
     @property

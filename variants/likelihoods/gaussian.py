@@ -38,7 +38,7 @@ def gaussian_nll(mean: torch.Tensor, log_sigma: torch.Tensor, x: torch.Tensor) -
 
 class GaussianConfig(LikelihoodConfig):
     sigma: pydantic.PositiveFloat | Literal["learned"] = pydantic.Field(
-        1.0, description="the shared standard deviation σ, or 'learned' (Dai & Wipf's γ = σ²)"
+        1.0, description="a standard deviation σ > 0, or 'learned' (Dai & Wipf's γ = σ²)"
     )
 
 
