@@ -39,6 +39,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "elbo": ("ELBO (nats)", ".1f"),
     "nll": ("NLL (nats)", ".1f"),
     "bits_per_dim": ("NLL (bits/dim)", ".3f"),
+    "likelihood_sigma": ("σ of p(x|z)", ".3f"),
     "mig": ("MIG", ".3f"),
     # fd_<dataset>, kid_<dataset> and fid_inception are inserted here (see `metric_columns`).
     "active_units": ("Active units", ".1f"),
