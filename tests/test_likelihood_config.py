@@ -141,3 +141,29 @@ def test_discretized_logistic_refuses_data_that_is_not_8bit():
     config = _config(likelihood="discretized_logistic")  # digits: pixel counts / 16
     with pytest.raises(ValueError, match="8-bit"):
         build_model(config, load_trial_data(config))
+
+
+def test_report_marks_likelihood_columns_that_are_not_densities():
+    import pandas as pd
+
+    from benchmark.report import SweepRuns, aggregate, to_markdown
+
+    grey = "Bernoulli (BCE-with-logits summed over pixels), nats: not a normalised density for " \
+        "grey pixels (Bernoulli on [0, 1] data)"  # fmt: skip
+    dense = "Gaussian, σ = 1.0, ...: a normalised continuous density on R^D"
+    rows = [
+        {"trial": f"t{i}", "index": i, "variant": "vae", "architecture": "mlp2", "latent_dim": 2,
+         "seed": 0, "likelihood": lik, "status": "finished", "mse": 0.1, "kl": 1.0,
+         "elbo": -10.0, "nll": 9.0, "bits_per_dim": 0.2, "dataset": "digits",
+         "dataset_fingerprint": "f", "device": "cpu", "steps": 4, "batch_size": 16, "lr": 1e-3,
+         "note.decoder_likelihood": note, "run_id": str(i)}
+        for i, (lik, note) in enumerate([("bernoulli", grey), ("gaussian(sigma=1.0)", dense)])
+    ]  # fmt: skip
+    sr = SweepRuns({"run_id": "p", "sweep": "t"}, pd.DataFrame(rows), ["likelihood", "seed"])
+    text = to_markdown(sr, aggregate(sr))
+    header = next(line for line in text.splitlines() if line.startswith("| likelihood"))
+    assert "ELBO (nats) †" in header and "NLL (nats) †" in header
+    assert "NLL (bits/dim) †" in header and "MSE †" not in header
+    likelihood_line = next(line for line in text.splitlines() if "**Likelihood**" in line)
+    assert grey in likelihood_line and dense in likelihood_line
+    assert "† not a normalised density for grey pixels" in likelihood_line
