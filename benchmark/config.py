@@ -369,10 +369,17 @@ def _line_of(node: yaml.Node | None, keys: list[str]) -> int | None:
     return line
 
 
+# Keys whose value is a name or a mapping {name: ..., <param>: ...}: setting one of their
+# parameters (`likelihood.sigma=0.2`) keeps the name (`likelihood: gaussian`).
+NAMED_CHOICES = {"likelihood"}
+
+
 def _set_path(tree: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for p in parents:
         child = tree.get(p)
+        if isinstance(child, str) and p in NAMED_CHOICES:
+            child = tree[p] = {"name": child}
         if not isinstance(child, dict):
             child = tree[p] = {}
         tree = child

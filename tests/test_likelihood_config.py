@@ -46,6 +46,9 @@ def test_likelihood_is_an_override_and_a_grid_axis(tmp_path):
     assert len({t.config.hash() for t in sweep.trials}) == 4
     swept = load_sweep(SMOKE, overrides=["grid.likelihood=[bernoulli, continuous_bernoulli]"])
     assert len(swept.trials) == 2 * 2
+    # A parameter override keeps the likelihood named before it.
+    tuned = load_sweep(SMOKE, overrides=["likelihood=gaussian", "likelihood.sigma=0.2"])
+    assert tuned.trials[0].config.likelihood.label == "gaussian(sigma=0.2)"
 
 
 @pytest.mark.parametrize(
