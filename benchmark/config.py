@@ -28,6 +28,7 @@ import pydantic
 import yaml
 
 import variants
+import variants.likelihoods
 from benchmark.data import SPECS, DatasetSpec
 from benchmark.paths import absolute
 from variants.architectures import ARCHITECTURES
@@ -62,6 +63,11 @@ class DatasetConfig(_Strict):
         None,
         description="folder of downloadable datasets (default: $VAEBENCH_DATA_ROOT, else "
         "~/.cache/vaebench/datasets); Fashion-MNIST is also found in /usr/share/datasets",
+    )
+    binarize: Literal["none", "static", "dynamic"] = pydantic.Field(
+        "none",
+        description="none: grey pixels; static: one seeded Bernoulli draw of both splits at load; "
+        "dynamic: a fresh draw of every training batch (the test split is drawn once)",
     )
 
     @pydantic.field_validator("name")
@@ -161,11 +167,62 @@ class EvalConfig(_Strict):
         return None if v is None else absolute(v)
 
 
+class LikelihoodChoice(pydantic.BaseModel):
+    """The decoder likelihood: `likelihood: gaussian` or `likelihood: {name: gaussian, sigma:
+    0.1}`; the parameters are validated by the likelihood's own config (`variants.likelihoods`)."""
+
+    model_config = pydantic.ConfigDict(extra="allow", frozen=True)
+
+    name: str = variants.likelihoods.DEFAULT
+
+    @pydantic.model_validator(mode="after")
+    def _known(self) -> LikelihoodChoice:
+        allowed = ", ".join(variants.likelihoods.LIKELIHOODS)
+        if self.name not in variants.likelihoods.LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.name!r}; allowed: {allowed}")
+        config_cls = variants.likelihoods.get(self.name).Config
+        try:
+            config_cls.model_validate(self.params)
+        except pydantic.ValidationError as e:
+            err = e.errors()[0]
+            key = str(err["loc"][0]) if err["loc"] else ""
+            keys = ", ".join(config_cls.model_fields) or "none"
+            if err["type"] == "extra_forbidden":
+                raise ValueError(f"{key}: not a parameter of likelihood {self.name!r} "
+                                 f"(its parameters: {keys})") from None  # fmt: skip
+            field = config_cls.model_fields.get(key)
+            allowed = f"; allowed: {field.description}" if field and field.description else ""
+            raise ValueError(f"{key}: {err.get('input')!r} is not allowed{allowed}") from None
+        return self
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def label(self) -> str:
+        """`gaussian` or `gaussian(sigma=learned)`: how tables and trial names show it."""
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({inner})" if inner else self.name
+
+    def build(self) -> variants.likelihoods.Likelihood:
+        return variants.likelihoods.build(self.name, self.params)
+
+
+# Keys added after results were committed, with their defaults: left out of the trial hash
+# while at the default, so that existing trials keep their identity (MLflow runs, resume).
+HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
+    "likelihood": {"name": variants.likelihoods.DEFAULT},
+    "dataset.binarize": "none",
+}
+
+
 class TrialConfig(_Strict):
     """Everything that defines one trial. Its hash identifies the trial across reruns."""
 
     variant: str
     architecture: str
+    likelihood: LikelihoodChoice = pydantic.Field(default_factory=LikelihoodChoice)
     latent_dim: pydantic.PositiveInt
     seed: pydantic.NonNegativeInt = 0
     beta: pydantic.PositiveFloat | None = None
@@ -173,6 +230,11 @@ class TrialConfig(_Strict):
     dataset: DatasetConfig
     train: TrainConfig = pydantic.Field(default_factory=TrainConfig)
     eval: EvalConfig = pydantic.Field(default_factory=EvalConfig)
+
+    @pydantic.field_validator("likelihood", mode="before")
+    @classmethod
+    def _name_or_mapping(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
 
     @pydantic.field_validator("variant")
     @classmethod
@@ -194,7 +256,15 @@ class TrialConfig(_Strict):
         return variants.get(self.variant).Config.model_validate({**self.params, **extra})
 
     def hash(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        tree = self.model_dump(mode="json")
+        for dotted, default in HASH_NEUTRAL_DEFAULTS.items():
+            *parents, leaf = dotted.split(".")
+            node = tree
+            for p in parents:
+                node = node[p]
+            if node.get(leaf) == default:
+                del node[leaf]
+        blob = json.dumps(tree, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -221,6 +291,14 @@ class SweepFile(_Strict):
     compare: CompareSpec | None = None
 
 
+def _point_label(value: Any) -> Any:
+    # A likelihood given as a mapping reads as gaussian(sigma=0.1), not as a dict repr.
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        inner = ",".join(f"{k}={v}" for k, v in sorted(value.items()) if k != "name")
+        return f"{value['name']}({inner})" if inner else value["name"]
+    return value
+
+
 @dataclass(frozen=True)
 class Trial:
     index: int
@@ -229,7 +307,7 @@ class Trial:
 
     @property
     def name(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.point.items()) or "base"
+        return ",".join(f"{k}={_point_label(v)}" for k, v in self.point.items()) or "base"
 
 
 @dataclass(frozen=True)
@@ -304,10 +382,17 @@ def _line_of(node: yaml.Node | None, keys: list[str]) -> int | None:
     return line
 
 
+# Keys whose value is a name or a mapping {name: ..., <param>: ...}: setting one of their
+# parameters (`likelihood.sigma=0.2`) keeps the name (`likelihood: gaussian`).
+NAMED_CHOICES = {"likelihood"}
+
+
 def _set_path(tree: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for p in parents:
         child = tree.get(p)
+        if isinstance(child, str) and p in NAMED_CHOICES:
+            child = tree[p] = {"name": child}
         if not isinstance(child, dict):
             child = tree[p] = {}
         tree = child

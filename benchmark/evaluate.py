@@ -8,6 +8,9 @@
   factor classes are drawn uniformly (only for datasets with ground-truth factors).
 - nll: importance-sampled -log p(x) with `nll_k` samples on the first `nll_points` test images,
   also as bits/dim.
+- decoder_likelihood (a note): which likelihood p(x|z), and whether recon, elbo, nll and bits/dim
+  are those of a normalised density for this data (`Likelihood.density_note`; e.g. Bernoulli on
+  grey pixels is not); learned likelihood parameters (the Gaussian's σ) are recorded as metrics.
 - fid: `fd_<dataset>` / `kid_<dataset>` in the dataset's domain feature net, and
   `fid_inception` when the Inception weights are on disk (never mixed; see metrics/fid.py).
 """
@@ -84,6 +87,7 @@ def evaluate(
         **{key: total / n for key, total in extras.items()},
     }
     notes = {"eval_points": str(n), **model.notes()}
+    normalised = _likelihood_notes(model, x_all, metrics, notes)
     if "fid" in cfg.metrics:
         quality, quality_notes = image_quality(
             model, data, cfg, device, seed, feature_net, dataset_name or data.name
@@ -131,7 +135,24 @@ def evaluate(
         metrics["bits_per_dim"] = metrics["nll"] / (pixels * math.log(2))
         metrics["nll_k"] = float(cfg.nll_k)
         notes["nll"] = f"importance sampling, k={cfg.nll_k}, first {x.shape[0]} test images"
+        if not normalised:
+            notes["nll"] += "; not a normalised density for grey pixels"
     return metrics, notes
+
+
+def _likelihood_notes(
+    model: Variant, x: torch.Tensor, metrics: dict[str, float], notes: dict[str, str]
+) -> bool:
+    """Adds the decoder likelihood's note and learned parameters; True if its recon, elbo and
+    nll are those of a normalised density for the data `x` (binary or grey)."""
+    likelihood = getattr(model, "likelihood", None)
+    if likelihood is None:  # a plug-in variant outside the Variant base class
+        return True
+    binary = bool(((x == 0) | (x == 1)).all())
+    normalised, note = likelihood.density_note(binary)
+    notes["decoder_likelihood"] = f"{likelihood.describe()}: {note}"
+    metrics.update(likelihood.metrics())
+    return normalised
 
 
 FeatureNetOrReason = tuple[torch.nn.Module, dict] | str | None

@@ -38,6 +38,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "kl": ("KL (nats)", ".2f"),
     "elbo": ("ELBO (nats)", ".1f"),
     "nll": ("NLL (nats)", ".1f"),
+    "bits_per_dim": ("NLL (bits/dim)", ".3f"),
+    "likelihood_sigma": ("σ of p(x|z)", ".3f"),
     "mig": ("MIG", ".3f"),
     # fd_<dataset>, kid_<dataset> and fid_inception are inserted here (see `metric_columns`).
     "active_units": ("Active units", ".1f"),
@@ -258,10 +260,17 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
     n = _fid_samples(sr.runs)
     nets = feature_nets(sr.runs)
     header = [HEADERS.get(k, k) for k in keys] + [metric_format(m, n, nets)[0] for m in metrics]
+    if NOT_A_DENSITY in _notes(sr.runs, "decoder_likelihood"):  # see the Likelihood line
+        header = [h + " †" if h in DENSITY_HEADERS else h for h in header]
     header += ["Seeds"]
+    # Log-likelihoods under different p(x|z) are not on one scale (a pmf, a density on [0, 1]
+    # or on R^D): no "best" ELBO/NLL across rows that differ in the likelihood.
+    incomparable = LIKELIHOOD_SCALED if "likelihood" in keys else set()
     marks = {
-        m: mark_best([_summary(r, m) for _, r in agg.iterrows()], direction(m)) for m in metrics
-    }
+        m: mark_best([_summary(r, m) for _, r in agg.iterrows()],
+                     None if m in incomparable else direction(m))
+        for m in metrics
+    }  # fmt: skip
     rows = []
     for i, (_, r) in enumerate(agg.iterrows()):
         cells = [str(r[k]) for k in keys]
@@ -310,7 +319,11 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"),
         ("Dataset", f"{datasets} (fingerprint {prints})"),
         ("Model", ", ".join(constant) + f"; {train}"),
-        ("Likelihood", "Bernoulli (BCE summed over pixels), KL summed over latents, nats"),
+        ("Likelihood", (_notes(runs, "decoder_likelihood")
+                        or "Bernoulli (BCE summed over pixels)") + "; KL summed over latents, nats"
+                       + ("; † not a normalised density for grey pixels where the likelihood is "
+                          "Bernoulli" if NOT_A_DENSITY in _notes(runs, "decoder_likelihood")
+                          else "")),
         ("MIG", mig_notes),
         ("FD / KID", fid_notes),
         *([("FID (Inception)", inception)] if inception else []),
@@ -364,7 +377,11 @@ def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
 
 SHARED_NOTES = {
     "eval_points", "mig", "mig_representation", "fid", "fid_inception", "nll", "kl_warmup",
+    "decoder_likelihood",
 }  # fmt: skip
+NOT_A_DENSITY = "not a normalised density for grey pixels"
+DENSITY_HEADERS = {"ELBO (nats)", "NLL (nats)", "NLL (bits/dim)"}
+LIKELIHOOD_SCALED = {"elbo", "nll", "bits_per_dim"}
 
 
 def _variant_notes(sr: SweepRuns) -> list[str]:

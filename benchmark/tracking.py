@@ -213,6 +213,9 @@ class Tracker:
         )
         params = flatten(config.model_dump(mode="json"))
         params["variant_config"] = config.variant_config().model_dump_json()
+        # One readable value per trial (e.g. gaussian(sigma=learned)): the report's table rows
+        # and grid axis use it, beside the flattened likelihood.name / likelihood.<param>.
+        params["likelihood"] = config.likelihood.label
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 

@@ -54,12 +54,14 @@ def train(
     resume: dict[str, Any] | None = None,
     save: Callable[[dict[str, Any]], None] | None = None,
     checkpoint_every: int = 0,
+    batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train `model` in place with Adam on the device-resident split `x` (and labels `y`).
 
     Every `checkpoint_every` steps (0: never) the full training state goes to `save`; passing
     that state back as `resume` continues from it and gives bitwise the same model as an
-    uninterrupted run on the same device.
+    uninterrupted run on the same device. `batch_transform` (None: none) maps each image
+    batch before the loss, e.g. dynamic binarisation (`benchmark.data.binarize`).
     """
     device = x.device
     n, batch = x.shape[0], cfg.batch_size
@@ -90,8 +92,11 @@ def train(
             order, pos = torch.randperm(n, generator=gen, device=device), 0
         idx = order[pos : pos + batch]
         pos += batch
+        xb = x.index_select(0, idx)
+        if batch_transform is not None:
+            xb = batch_transform(xb)
         out = model.loss(
-            x.index_select(0, idx),
+            xb,
             None if y is None else y.index_select(0, idx),
             kl_weight=kl_weight(step, warmup),
             free_bits=cfg.free_bits,

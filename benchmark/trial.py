@@ -22,6 +22,7 @@ import variants
 from benchmark.checkpoint import load_checkpoint, save_checkpoint
 from benchmark.config import TrialConfig
 from benchmark.data import Dataset, load_dataset
+from benchmark.data.binarize import binarize_batch, binarize_dataset
 from benchmark.evaluate import evaluate
 from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.manifest import pick_device, versions
@@ -33,13 +34,21 @@ DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "fea
 
 def load_trial_data(config: TrialConfig, cache_dir: str | Path | None = None) -> Dataset:
     d = config.dataset
-    return load_dataset(
+    data = load_dataset(
         d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
         split_seed=d.split_seed, path=d.path, data_root=d.data_root, cache_dir=cache_dir,
     )  # fmt: skip
+    return binarize_dataset(data, d.binarize, d.split_seed)
 
 
 def build_model(config: TrialConfig, data: Dataset) -> variants.base.Variant:
+    """The trial's variant with its likelihood; ValueError if the likelihood cannot model the
+    data (e.g. discretized_logistic on pixels that are not 8-bit)."""
+    likelihood = config.likelihood.build()
+    check = getattr(likelihood, "data_problem", None)
+    problem = check(data.x_train) if check is not None else None
+    if problem:
+        raise ValueError(f"likelihood: {problem} ({data.description})")
     cls = variants.get(config.variant)
     return cls(
         config.variant_config(),
@@ -47,6 +56,7 @@ def build_model(config: TrialConfig, data: Dataset) -> variants.base.Variant:
         latent_dim=config.latent_dim,
         architecture=config.architecture,
         num_classes=data.num_classes,
+        likelihood=likelihood,
     )
 
 
@@ -133,6 +143,7 @@ def run_trial(
         fit = train(
             model, x_train, config.train, seed=config.seed, y=y_train, on_log=on_log,
             resume=resume, save=save, checkpoint_every=checkpoint_every,
+            batch_transform=binarize_batch if config.dataset.binarize == "dynamic" else None,
         )  # fmt: skip
     except Diverged as e:
         return _diverged(result, e.step, str(e), extra_notes, workdir, state_dir)
@@ -185,7 +196,9 @@ def model_digest(model: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        # reshape(-1): a 0-dim tensor (the Gaussian likelihood's learned log σ) cannot be
+        # viewed as bytes; the bytes of every other tensor, and so the digest, are unchanged.
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 

@@ -105,3 +105,26 @@ def test_the_exact_posterior_makes_every_weight_equal():
     est = importance_sampled_log_likelihood(post, _log_px_given_z(W2, mu, x), k=3)
     # Every importance weight equals p(x): even k = 3 is exact.
     torch.testing.assert_close(est, marginal.log_prob(x), atol=1e-9, rtol=0)
+
+
+def test_is_estimate_with_the_gaussian_likelihood_matches_ppca():
+    """The same check through the Gaussian decoder likelihood's NLL (`gaussian_nll`, which
+    `variants.likelihoods.Gaussian` uses), with x as (1, 2, 4) images: its constant −D/2·log(2πσ²)
+    is what makes the IS estimate land on the closed-form log p(x) of the marginal density."""
+    from variants.likelihoods.gaussian import gaussian_nll
+
+    W, mu, x, exact, post = _ppca(0)
+    images = x.view(-1, 1, 2, 4)
+    log_sigma = torch.tensor(math.log(NOISE))
+
+    def log_px_given_z(z):  # (m, B, d) -> (m, B)
+        return -gaussian_nll((z @ W.T + mu).view(*z.shape[:2], 1, 2, 4), log_sigma, images)
+
+    z = torch.randn(3, *post.mean.shape, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(log_px_given_z(z), _log_px_given_z(W, mu, x)(z))
+    torch.manual_seed(0)
+    est = importance_sampled_log_likelihood(post, log_px_given_z, k=5000)
+    torch.testing.assert_close(est, exact, atol=0.06, rtol=0)
+    assert (est - exact).mean().abs() < 0.005
+    # Without the constant the "likelihood" would be off by D/2·log(2πσ²) nats per example.
+    assert abs(0.5 * DIM_X * math.log(2 * math.pi * NOISE**2)) > 1.0

@@ -1,9 +1,11 @@
 """Encoder and decoder families, interchangeable across variants.
 
 An encoder maps images (B, C, H, W) to a feature vector (B, out_dim); a decoder maps a vector
-(B, in_dim) to Bernoulli logits (B, C, H, W). Variants put their own heads on top (for a Gaussian
-posterior, out_dim = 2 * latent_dim). Every encoder ends in a linear layer (no nonlinearity), so
-a variant's head may start with one. A new family is one `Architecture(...)` entry below.
+(B, in_dim) to the likelihood's parameters (B, P·C, H, W), Bernoulli logits when P = 1 (the
+variant passes its likelihood's `param_shape`, see `variants.likelihoods`). Variants put their
+own heads on top (for a Gaussian posterior, out_dim = 2 * latent_dim). Every encoder ends in a
+linear layer (no nonlinearity), so a variant's head may start with one. A new family is one
+`Architecture(...)` entry below.
 
 The families (`ARCHITECTURES`):
 

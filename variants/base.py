@@ -14,6 +14,10 @@ unknown keys rejected) and these methods, all on batches of images in [0, 1] sha
   VQ-VAE fits its learned prior there); returns metrics to record.
 - `notes() -> dict[str, str]`: how this variant's numbers are to be read (recorded with the run).
 
+The decoder likelihood p(x|z) is `self.likelihood` (`variants.likelihoods`, Bernoulli unless the
+trial's `likelihood` says otherwise): variants size their decoder output with
+`likelihood.param_shape(image_shape)` and call `likelihood.nll` / `likelihood.mean` on it.
+
 Class attributes: `needs_labels` (the config validator rejects unlabelled datasets),
 `continuous_latents` (False: MIG, active units and IS-NLL are reported as not applicable),
 `representation` (what MIG and active units score) and `default_kl_warmup_steps` (used when a
@@ -29,6 +33,8 @@ from typing import ClassVar
 import pydantic
 import torch
 from torch import nn
+
+from variants.likelihoods import Bernoulli, Likelihood
 
 
 class VariantConfig(pydantic.BaseModel):
@@ -74,8 +80,13 @@ class Variant(nn.Module):
         latent_dim: int,
         architecture: str,
         num_classes: int | None = None,
+        likelihood: Likelihood | None = None,
     ) -> None:
         super().__init__()
+        # Registered before the encoder and decoder: a likelihood without parameters adds
+        # nothing, so the parameter order (and the optimiser's state) of default models is
+        # unchanged.
+        self.likelihood = likelihood if likelihood is not None else Bernoulli()
         self.config = config
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim

@@ -1,9 +1,10 @@
 """The conditional VAE (Sohn et al. 2015): encoder and decoder both see the class label.
 
 Objective per example: -log p(x|z, y) + β·KL(q(z|x, y) || N(0, I)), with z ~ q(z|x, y) drawn
-once by reparameterisation and the prior p(z|y) = N(0, I) for every class. Recon is BCE-with-logits
-summed over pixels and KL is closed-form, summed over latent dims (`variants.losses`), so the
-evaluation's ELBO = -(recon + kl) bounds the *conditional* log p(x|y), not log p(x).
+once by reparameterisation and the prior p(z|y) = N(0, I) for every class. Recon is -log p(x|z, y)
+(the trial's likelihood, BCE-with-logits by default) summed over pixels and KL is closed-form,
+summed over latent dims (`variants.losses`), so the evaluation's ELBO = -(recon + kl) bounds
+the *conditional* log p(x|y), not log p(x).
 
 The label enters as a one-hot vector: the encoder is the architecture's encoder followed by a small
 head on [features ⊕ onehot(y)], and the decoder is the architecture's decoder fed [z ⊕ onehot(y)].
@@ -19,7 +20,7 @@ from torch import nn
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
 from variants.likelihood import importance_sampled_log_likelihood
-from variants.losses import bernoulli_nll, free_bits, gaussian_kl
+from variants.losses import free_bits, gaussian_kl
 from variants.registry import register
 
 # Width of the architecture encoder's output, which the label-conditioned head reads.
@@ -49,7 +50,9 @@ class CVAE(Variant):
             nn.Linear(FEATURES + classes, FEATURES), nn.ReLU(),
             nn.Linear(FEATURES, 2 * self.latent_dim),
         )  # fmt: skip
-        self.decoder = arch.decoder(self.latent_dim + classes, self.image_shape)
+        self.decoder = arch.decoder(
+            self.latent_dim + classes, self.likelihood.param_shape(self.image_shape)
+        )
 
     @property
     def beta(self) -> float:
@@ -85,7 +88,8 @@ class CVAE(Variant):
         return Posterior(mean, logvar)
 
     def decode(self, z: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits for z (..., B, d) and onehot (B, C); leading dims of z are samples."""
+        """Likelihood parameters (Bernoulli logits by default) for z (..., B, d) and onehot
+        (B, C); leading dims of z are samples."""
         cond = onehot.expand(*z.shape[:-1], onehot.shape[-1])
         flat = torch.cat([z, cond], dim=-1).flatten(0, -2)
         return self.decoder(flat).unflatten(0, z.shape[:-1])
@@ -101,7 +105,7 @@ class CVAE(Variant):
         onehot = self.one_hot(y, x.shape[0])
         post = self._posterior(x, onehot)
         z = post.mean + torch.randn_like(post.mean) * (0.5 * post.logvar).exp()
-        recon = bernoulli_nll(self.decode(z, onehot), x)
+        recon = self.likelihood.nll(self.decode(z, onehot), x)
         kl_per_dim = gaussian_kl(post.mean, post.logvar)
         total = recon + (self.beta * kl_weight) * _free_bits(kl_per_dim, free_bits)
         return LossOutput(total.mean(), recon.mean(), kl_per_dim.sum(-1).mean())
@@ -109,7 +113,7 @@ class CVAE(Variant):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         onehot = self.one_hot(y, x.shape[0])
-        return torch.sigmoid(self.decode(self._posterior(x, onehot).mean, onehot))
+        return self.likelihood.mean(self.decode(self._posterior(x, onehot).mean, onehot))
 
     @torch.no_grad()
     def sample(
@@ -125,7 +129,7 @@ class CVAE(Variant):
             y = torch.randint(self.num_classes, (n,), generator=generator, device=device)
         onehot = self.one_hot(y, n)
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decode(z, onehot))
+        return self.likelihood.mean(self.decode(z, onehot))
 
     @torch.no_grad()
     def log_likelihood(
@@ -135,7 +139,7 @@ class CVAE(Variant):
         onehot = self.one_hot(y, x.shape[0])
 
         def log_px_given_z(z: torch.Tensor) -> torch.Tensor:
-            return -bernoulli_nll(self.decode(z, onehot), x)
+            return -self.likelihood.nll(self.decode(z, onehot), x)
 
         return importance_sampled_log_likelihood(self._posterior(x, onehot), log_px_given_z, k)
 

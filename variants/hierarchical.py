@@ -4,7 +4,7 @@ Sønderby et al. 2016, "Ladder Variational Autoencoders". Levels are numbered bo
 z_1 (next to the pixels, `lower_dims[0]` units) … z_L (the top, `latent_dim` units).
 
 Generative model: p(z_L) = N(0, I), p(z_l | z_{l+1}) = N(μ_p, σ_p²) from an MLP of z_{l+1},
-and p(x | z_1) Bernoulli with logits from the architecture's decoder.
+and p(x | z_1) the trial's likelihood (Bernoulli by default) on the architecture's decoder.
 
 Inference: a deterministic bottom-up pass (the architecture's encoder, then one small MLP block
 per level) gives each level "likelihood" parameters (μ̂_l, σ̂_l²). The top-down pass combines
@@ -13,7 +13,7 @@ them with the generative prior by precision weighting:
     σ_q² = 1 / (σ̂⁻² + σ_p⁻²),   μ_q = (μ̂ σ̂⁻² + μ_p σ_p⁻²) σ_q²,   q(z_L | x) = N(μ̂_L, σ̂_L²).
 
 Objective per example: -log p(x|z_1) + β·kl_weight·Σ_l KL_l with one reparameterised draw of
-z_L, …, z_1 (top down). recon is BCE-with-logits summed over pixels; KL_L = KL(q(z_L|x) ‖
+z_L, …, z_1 (top down). recon is -log p(x|z_1) summed over pixels; KL_L = KL(q(z_L|x) ‖
 N(0, I)) and, for l < L, KL_l = KL(q(z_l|·) ‖ p(z_l | z_{l+1})) between the two diagonal
 Gaussians at the sampled z_{l+1}, each in closed form and summed over that level's dims. `kl`
 is their sum, so recon + kl is the negative ELBO with β = 1 (a single-sample estimate: the
@@ -36,7 +36,6 @@ from torch import nn
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
 from variants.losses import (
-    bernoulli_nll,
     free_bits,
     gaussian_kl,
     gaussian_log_prob,
@@ -160,7 +159,7 @@ class HierarchicalVAE(Variant):
             nn.Sequential(nn.Linear(d_above, hidden), _act(), nn.Linear(hidden, 2 * d))
             for d, d_above in zip(self.dims[:-1], self.dims[1:], strict=True)
         )
-        self.decoder = arch.decoder(self.dims[0], self.image_shape)
+        self.decoder = arch.decoder(self.dims[0], self.likelihood.param_shape(self.image_shape))
 
     @property
     def beta(self) -> float:
@@ -221,7 +220,7 @@ class HierarchicalVAE(Variant):
         free_bits: float = 0.0,
     ) -> LossOutput:
         levels = self.infer(x)
-        recon = bernoulli_nll(self.decoder(levels[0].z), x)
+        recon = self.likelihood.nll(self.decoder(levels[0].z), x)
         kl_per_dim = [level.kl_per_dim() for level in levels]
         kl_levels = [kl.sum(-1) for kl in kl_per_dim]
         kl_term = sum(_free_bits(kl, free_bits) for kl in kl_per_dim)
@@ -232,7 +231,7 @@ class HierarchicalVAE(Variant):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Pixel means decoded from the posterior means, taken top-down (deterministic)."""
-        return torch.sigmoid(self.decoder(self.infer(x, stochastic=False)[0].z))
+        return self.likelihood.mean(self.decoder(self.infer(x, stochastic=False)[0].z))
 
     @torch.no_grad()
     def sample(
@@ -243,7 +242,7 @@ class HierarchicalVAE(Variant):
         z = torch.randn(n, self.dims[-1], generator=generator, device=device)
         for prior in reversed(self.priors):
             z = _draw(*_gaussian_params(prior(z)), True, generator)
-        return torch.sigmoid(self.decoder(z))
+        return self.likelihood.mean(self.decoder(z))
 
     @torch.no_grad()
     def log_likelihood(
@@ -264,9 +263,9 @@ class HierarchicalVAE(Variant):
         for start in range(0, k, IS_CHUNK):
             m = min(IS_CHUNK, k - start)
             levels = self.top_down([(mean.repeat(m, 1), lv.repeat(m, 1)) for mean, lv in up])
-            logits = self.decoder(levels[0].z).unflatten(0, (m, batch))
+            params = self.decoder(levels[0].z).unflatten(0, (m, batch))
             log_ratio = sum(level.log_prior_minus_posterior() for level in levels)
-            log_w.append(-bernoulli_nll(logits, x) + log_ratio.view(m, batch))
+            log_w.append(-self.likelihood.nll(params, x) + log_ratio.view(m, batch))
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
 
     def notes(self) -> dict[str, str]:

@@ -8,9 +8,9 @@ with z_1..z_k ~ q(z|x) reparameterised and drawn in one batch (no loop over samp
 minimises −L_k. L_1 is the one-sample ELBO and L_k rises towards log p(x) as k grows.
 
 Reported parts, so the evaluation's ELBO = −(recon + kl) is comparable with the other variants:
-recon is −log p(x|z) (BCE-with-logits summed over pixels) averaged over the k samples, kl is the
-closed-form KL(q(z|x) || N(0, I)) summed over latent dims; `extras["iwae_bound"]` is the batch
-mean of L_k itself.
+recon is −log p(x|z) (the trial's likelihood, summed over pixels) averaged over the k samples,
+kl is the closed-form KL(q(z|x) || N(0, I)) summed over latent dims; `extras["iwae_bound"]` is
+the batch mean of L_k itself.
 
 KL warm-up: `kl_weight` multiplies each sample's log p(z_i) − log q(z_i|x) inside the weights, so
 at k = 1 the objective is the VAE's recon + kl_weight·KL (estimated on the sample) and at
@@ -27,7 +27,7 @@ import pydantic
 import torch
 
 from variants.base import LossOutput, VariantConfig
-from variants.losses import bernoulli_nll, gaussian_kl, gaussian_log_prob, standard_normal_log_prob
+from variants.losses import gaussian_kl, gaussian_log_prob, standard_normal_log_prob
 from variants.registry import register
 from variants.vae import VAE
 
@@ -67,8 +67,8 @@ class IWAE(VAE):
         post = self.encode(x)
         std = (0.5 * post.logvar).exp()
         z = post.mean + std * torch.randn((k, *post.mean.shape), device=x.device, dtype=x.dtype)
-        logits = self.decoder(z.flatten(0, 1)).unflatten(0, (k, x.shape[0]))
-        log_px = -bernoulli_nll(logits, x)  # (k, B)
+        params = self.decoder(z.flatten(0, 1)).unflatten(0, (k, x.shape[0]))
+        log_px = -self.likelihood.nll(params, x)  # (k, B)
         log_ratio = standard_normal_log_prob(z) - gaussian_log_prob(z, post.mean, post.logvar)
         objective = _log_mean_exp(log_px + kl_weight * log_ratio)
         bound = objective if kl_weight == 1.0 else _log_mean_exp(log_px + log_ratio)

@@ -1,7 +1,8 @@
 """The standard VAE (Kingma & Welling 2014) and the β-VAE (Higgins et al. 2017).
 
 Objective per example: -log p(x|z) + β·KL(q(z|x) || N(0, I)), with z ~ q(z|x) drawn once by
-reparameterisation; recon is summed over pixels and KL over latent dims (`variants.losses`).
+reparameterisation; recon is summed over pixels and KL over latent dims (`variants.losses`);
+p(x|z) is the trial's likelihood (`variants.likelihoods`, Bernoulli by default).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
 from variants.likelihood import importance_sampled_log_likelihood
-from variants.losses import bernoulli_nll, free_bits, gaussian_kl
+from variants.losses import free_bits, gaussian_kl
 from variants.registry import register
 
 
@@ -32,7 +33,7 @@ class VAE(Variant):
         super().__init__(config, **kwargs)
         arch = get_architecture(self.architecture)
         self.encoder = arch.encoder(self.image_shape, 2 * self.latent_dim)
-        self.decoder = arch.decoder(self.latent_dim, self.image_shape)
+        self.decoder = arch.decoder(self.latent_dim, self.likelihood.param_shape(self.image_shape))
 
     @property
     def beta(self) -> float:
@@ -52,7 +53,7 @@ class VAE(Variant):
     ) -> LossOutput:
         post = self.encode(x)
         z = post.mean + torch.randn_like(post.mean) * (0.5 * post.logvar).exp()
-        recon = bernoulli_nll(self.decoder(z), x)
+        recon = self.likelihood.nll(self.decoder(z), x)
         kl_per_dim = gaussian_kl(post.mean, post.logvar)
         kl_term = _free_bits(kl_per_dim, free_bits)
         total = recon + (self.beta * kl_weight) * kl_term
@@ -60,7 +61,7 @@ class VAE(Variant):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(self.encode(x).mean))
+        return self.likelihood.mean(self.decoder(self.encode(x).mean))
 
     @torch.no_grad()
     def sample(
@@ -68,7 +69,7 @@ class VAE(Variant):
     ) -> torch.Tensor:
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decoder(z))
+        return self.likelihood.mean(self.decoder(z))
 
     @torch.no_grad()
     def log_likelihood(
@@ -77,8 +78,8 @@ class VAE(Variant):
         """Importance-sampled log p(x) with q(z|x) as the proposal; shape (B,), nats."""
 
         def log_px_given_z(z: torch.Tensor) -> torch.Tensor:
-            logits = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])
-            return -bernoulli_nll(logits, x)
+            params = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])
+            return -self.likelihood.nll(params, x)
 
         return importance_sampled_log_likelihood(self.encode(x), log_px_given_z, k)
 

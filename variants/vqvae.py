@@ -11,6 +11,8 @@ its scale matches the pixel-summed reconstruction term:
 
     total = -log p(x|z_q) + Σ ||sg[z_e] - e||² + commitment_cost · Σ ||z_e - sg[e]||²
 
+with p(x|z_q) the trial's likelihood (Bernoulli by default; the paper's MSE is a Gaussian).
+
 With `ema=True` the codebook term is dropped and the codebook follows an exponential moving
 average of the encoder outputs assigned to each code (van den Oord et al. 2017, appendix A.1),
 with Laplace-smoothed counts. `kl` is the constant P·log K: KL(q(z|x) || uniform) for the
@@ -37,7 +39,6 @@ from torch import nn
 
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
-from variants.losses import bernoulli_nll
 from variants.registry import register
 from variants.vq_prior import MADE, CausalTransformer, fit_prior, sample_grids
 
@@ -92,7 +93,7 @@ class VQVAE(Variant):
         p, k, d = self.latent_dim, cfg.codebook_size, cfg.code_dim
         arch = get_architecture(self.architecture)
         self.encoder = arch.encoder(self.image_shape, p * d)
-        self.decoder = arch.decoder(p * d, self.image_shape)
+        self.decoder = arch.decoder(p * d, self.likelihood.param_shape(self.image_shape))
         codebook = torch.empty(k, d).uniform_(-1.0 / k, 1.0 / k)
         if cfg.ema:
             # Moved by the EMA rule only: a buffer, so the optimiser never touches it.
@@ -132,7 +133,7 @@ class VQVAE(Variant):
         return self.quantise(self.encode_grid(x))
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of the images whose code grids are `codes` (B, P)."""
+        """Likelihood parameters (Bernoulli logits by default) of the code grids `codes` (B, P)."""
         return self.decoder(self.codebook[codes].flatten(1))
 
     # --- the objective ------------------------------------------------------------------
@@ -156,7 +157,7 @@ class VQVAE(Variant):
         if not cfg.ema:
             vq_loss = vq_loss + (z_e.detach() - e).pow(2).sum((1, 2))
         z_q = z_e + (e - z_e).detach()  # straight-through: decoder gradients reach the encoder
-        recon = bernoulli_nll(self.decoder(z_q.flatten(1)), x)
+        recon = self.likelihood.nll(self.decoder(z_q.flatten(1)), x)
         usage, perplexity = codebook_stats(idx, self.num_codes)
         if self.training:
             self._update_codebook(z_e.detach(), idx)
@@ -209,7 +210,7 @@ class VQVAE(Variant):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.decode_codes(self.codes(x)))
+        return self.likelihood.mean(self.decode_codes(self.codes(x)))
 
     @torch.no_grad()
     def sample(
@@ -223,7 +224,7 @@ class VQVAE(Variant):
             )
         device = self.codebook.device
         codes = sample_grids(self.prior_net, n, device=device, generator=generator)
-        return torch.sigmoid(self.decode_codes(codes))
+        return self.likelihood.mean(self.decode_codes(codes))
 
     def log_likelihood(
         self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100

@@ -1,0 +1,31 @@
+"""The Bernoulli decoder: today's default, with logits from the decoder.
+
+−log p(x|z) = BCE-with-logits summed over pixels (`variants.losses.bernoulli_nll`, unchanged, so
+every default number stays bitwise the same). It is a normalised probability mass only on
+binary pixels; on grey pixels in [0, 1] it is the cross-entropy, not a density (Loaiza-Ganem &
+Cunningham 2019, arXiv 1907.06845, section 2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from variants.likelihoods.base import BINARY, Likelihood
+from variants.losses import bernoulli_nll
+
+
+class Bernoulli(Likelihood):
+    name = "bernoulli"
+    support = BINARY
+    description = "Bernoulli (BCE-with-logits summed over pixels), nats"
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return bernoulli_nll(params, x)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(params), generator=generator)
