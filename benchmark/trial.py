@@ -32,13 +32,22 @@ Report = Callable[[dict[str, Any]], None]
 DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
 
 
+# The last split this process loaded, by its dataset config: a Ray worker reused for the next
+# trial of a sweep (same data, another β or seed) skips the load. Nothing writes into a split.
+_LOADED: dict[str, Dataset] = {}
+
+
 def load_trial_data(config: TrialConfig, cache_dir: str | Path | None = None) -> Dataset:
+    """The trial's train/test split (`benchmark.data.load_dataset`), cached per process."""
     d = config.dataset
-    data = load_dataset(
-        d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
-        split_seed=d.split_seed, path=d.path, data_root=d.data_root, cache_dir=cache_dir,
-    )  # fmt: skip
-    return binarize_dataset(data, d.binarize, d.split_seed)
+    key = json.dumps([d.model_dump(mode="json"), str(cache_dir)], sort_keys=True)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_dataset(
+            d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
+            split_seed=d.split_seed, path=d.path, data_root=d.data_root, cache_dir=cache_dir,
+        )  # fmt: skip
+    return binarize_dataset(_LOADED[key], d.binarize, d.split_seed)
 
 
 def build_model(config: TrialConfig, data: Dataset) -> variants.base.Variant:
