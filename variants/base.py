@@ -81,6 +81,7 @@ class Variant(nn.Module):
         architecture: str,
         num_classes: int | None = None,
         likelihood: Likelihood | None = None,
+        dataset_size: int | None = None,
     ) -> None:
         super().__init__()
         # Registered before the encoder and decoder: a likelihood without parameters adds
@@ -92,6 +93,9 @@ class Variant(nn.Module):
         self.latent_dim = latent_dim
         self.architecture = architecture
         self.num_classes = num_classes
+        # N, the training split's size: estimators over the aggregate posterior need it
+        # (e.g. β-TCVAE's minibatch-weighted sampling). None when unknown.
+        self.dataset_size = dataset_size
 
     def loss(
         self,
@@ -113,6 +117,11 @@ class Variant(nn.Module):
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) of p(x|z) for latents z (B, latent_dim); used for latent
+        traversals. NotImplementedError where a latent code alone does not decode."""
+        raise NotImplementedError(f"{self.name}: decode(z) is not defined")
 
     def log_likelihood(
         self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100

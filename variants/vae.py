@@ -64,6 +64,10 @@ class VAE(Variant):
         return self.likelihood.mean(self.decoder(self.encode(x).mean))
 
     @torch.no_grad()
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.likelihood.mean(self.decoder(z))
+
+    @torch.no_grad()
     def sample(
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
