@@ -271,7 +271,10 @@ def _joined_cluster() -> bool:
 
 
 def local_cores() -> int | None:
-    """The CPUs of a one-node Ray (this machine); None for a multi-node cluster."""
+    """The CPUs of a one-node Ray (this machine); None for a multi-node cluster or no Ray (a
+    sweep whose trials are all cached starts none)."""
+    if not ray.is_initialized():
+        return None
     if len([n for n in ray.nodes() if n.get("Alive")]) > 1:
         return None
     return int(ray.cluster_resources().get("CPU", 1))

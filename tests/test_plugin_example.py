@@ -1,0 +1,92 @@
+"""The installable plugin example (β-TCVAE) and the candidate-vs-baseline comparison.
+
+The package in examples/plugin_variant/ is pip-installed into this venv (no dependencies), so
+its `vaebench.variants` entry point registers `beta_tcvae` without any --plugin flag."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO, run_cli
+
+EXAMPLE = REPO / "examples" / "plugin_variant"
+SWEEP = str(EXAMPLE / "compare_btcvae.yaml")
+TINY = [
+    "--override", "architecture=mlp2", "--override", "latent_dim=4",
+    "--override", "dataset={name: dsprites, resolution: 16, n_train: 512, n_test: 128}",
+    "--override", "train.steps=40", "--override", "train.log_every=20",
+    "--override", "eval.mig_points=300", "--override", "eval.grid_images=16",
+    "--override", "grid.seed=[0, 1, 2]", "--checkpoint-every", "0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def installed():
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "-e", str(EXAMPLE)], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    yield
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "vaebench-btcvae"],
+                   capture_output=True, timeout=300)  # fmt: skip
+
+
+def _trainings(results: Path) -> int:
+    """Training attempts, as the trials log them (one line per start, in attempts.jsonl)."""
+    return sum(
+        len(p.read_text().splitlines()) for p in results.glob("ray/*/trials/*/attempts.jsonl")
+    )
+
+
+def test_entry_point_registers_the_variant(installed):
+    out = subprocess.run([sys.executable, "-c", "import variants; print(variants.names())"],
+                         capture_output=True, text=True, cwd="/")  # fmt: skip
+    assert "beta_tcvae" in out.stdout, out.stderr
+
+
+def test_candidate_against_cached_baseline_trains_only_the_candidate(installed, tmp_path):
+    results = tmp_path / "results"
+    common = [*TINY, "--results-dir", str(results)]
+    base = run_cli("benchmark.run", SWEEP, "--override", "grid.variant=[beta_vae]", *common)
+    assert base.returncode == 0, base.stdout + base.stderr
+    assert _trainings(results) == 3
+
+    out = run_cli("benchmark.compare", SWEEP, *common)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "cache: 3 trials" in out.stdout
+    assert _trainings(results) == 6  # the 3 β-TCVAE trials only
+    md = (results / "compare_btcvae" / "compare.md").read_text()
+    assert "## vs beta_vae" in md and "paired t" in md and "p (Holm)" in md
+    assert "Summary:" in md
+    for name in ("compare.csv", "compare.tex", "compare.png", "compare.pdf", "table.md"):
+        assert (results / "compare_btcvae" / name).is_file(), name
+    assert "beta_tcvae" in (results / "compare_btcvae" / "table.md").read_text()
+
+    again = run_cli("benchmark.compare", SWEEP, *common)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _trainings(results) == 6  # a second run trains nothing
+    assert "cache: 6 trials" in again.stdout
+
+
+def test_mws_weights_each_example_by_one_over_n(installed):
+    """Far-apart, sharp posteriors: only q(z_i|x_i) counts in the sum over the batch, so the
+    MWS estimate log q(z_i) = log q(z_i|x_i) - log N and the MI term is log N (eq. 5 of
+    arXiv 1802.04942)."""
+    from vaebench_btcvae import mws_decomposition
+
+    from variants.base import Posterior
+
+    mean = torch.arange(8.0).unsqueeze(1).repeat(1, 3) * 100
+    post = Posterior(mean, torch.full_like(mean, -8.0))
+    mi, tc, dim_kl = mws_decomposition(mean.clone(), post, dataset_size=1000)
+    assert torch.allclose(mi, torch.full_like(mi, math.log(1000)), atol=1e-4)
+    assert torch.allclose(tc, torch.full_like(tc, -2 * math.log(1000)), atol=1e-4)
+    with pytest.raises(ValueError, match="dataset_size"):
+        mws_decomposition(mean, post, dataset_size=4)
