@@ -272,6 +272,20 @@ def _claim(results: Path, parent: str):
     return lock
 
 
+def browse_hint(uri: str, experiment_id: str) -> str:
+    """How to open the runs: the venv's own mlflow (not whatever is on PATH) and the run list."""
+    from benchmark.tracking import is_local_store
+
+    if not is_local_store(uri):
+        return f"Browse the runs: {uri.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    exe = Path(sys.executable).with_name("mlflow")
+    command = str(exe) if exe.is_file() else f"{sys.executable} -m mlflow"
+    return (
+        f"Browse the runs: {command} ui --backend-store-uri {uri}\n"
+        f"  then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
+    )
+
+
 def _run(sweep, args: argparse.Namespace) -> int:
     from filelock import FileLock
 
@@ -282,7 +296,6 @@ def _run(sweep, args: argparse.Namespace) -> int:
         LOCK_FILE,
         Tracker,
         default_tracking_uri,
-        is_local_store,
     )
 
     results = Path(args.results_dir).resolve()
@@ -301,7 +314,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
             if found is not None:
                 print(f"sweep run {found[0]} is being run by another driver; starting a new one")
             found = None
-            parent = tracker.start_sweep(sweep, info)
+            parent = tracker.start_sweep(sweep, info, args.override)
             claim = _claim(results, parent)
     if found is not None:
         parent, children = found
@@ -354,7 +367,9 @@ def _run(sweep, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     # Tune catches Ctrl-C itself and returns early: trials without a final status were cut off.
-    interrupted = interrupted or len(statuses) < len(sweep.trials)
+    interrupted = (
+        interrupted or len(statuses) < len(sweep.trials) or "interrupted" in statuses.values()
+    )
     counts: dict[str, int] = {}
     for index in range(len(sweep.trials)):
         status = statuses.get(index, "not run")
@@ -376,14 +391,12 @@ def _run(sweep, args: argparse.Namespace) -> int:
     if ran and not args.no_report:
         for path in build_report(uri, sweep.results_name, out_dir, parent).values():
             print(f"wrote {path}")
+        tracker.log_sweep_results(out_dir, sweep.axes)
     minutes = (time.monotonic() - t0) / 60
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"{counts.get('finished', 0)}/{len(sweep.trials)} finished ({summary}) "
           f"in {minutes:.1f} min")  # fmt: skip
-    if is_local_store(uri):
-        print(f"Browse the runs: mlflow ui --backend-store-uri {uri}")
-    else:
-        print(f"Browse the runs: {uri}")
+    print(browse_hint(uri, tracker.experiment_id))
     if interrupted:
         print("interrupted: rerun the same command to resume (finished trials are kept, the "
               "others continue from their last checkpoint)")  # fmt: skip
