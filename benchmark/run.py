@@ -99,13 +99,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--yes", action="store_true", help="allow grids over the trial sanity limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any trial diverged or failed")
     p.add_argument(
-        "--dry-run", action="store_true", help="validate and list the trials, run nothing"
-    )
+        "--dry-run", action="store_true",
+        help="validate; show the base config, trials, total steps, where results go and a time "
+        "estimate; run nothing",
+    )  # fmt: skip
     p.add_argument(
         "--no-report", action="store_true",
         help="skip the tables and figure (DVC runs `benchmark.report` as its own stage)",
     )  # fmt: skip
-    p.add_argument("--list-variants", action="store_true", help="print the variant names and exit")
+    p.add_argument(
+        "--list-variants", action="store_true",
+        help="print each variant with a one-line description and its parameters, then exit",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -141,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"--plugin {module}: cannot import it ({e})")
 
     export_import_roots(args.plugin)
-    import variants
 
     if args.list_variants:
-        print("\n".join(variants.names()))
+        from benchmark.plan import variant_listing
+
+        print(variant_listing())
         return 0
     if not args.sweep:
         return _fail("no sweep file given; e.g. python -m benchmark.run sweeps/smoke.yaml")
@@ -182,10 +188,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"sweep {sweep.name} (profile {sweep.profile}): {len(sweep.trials)} trials over "
           f"{', '.join(sweep.axes) or 'no axes'}")  # fmt: skip
+    from benchmark.plan import big_sweep_warning, dry_run_text
+
     if args.dry_run:
-        for t in sweep.trials:
-            print(f"  {t.index + 1:3d}. {t.name}  [{t.config.hash()}]")
+        print(dry_run_text(sweep, args.results_dir, args.tracking_uri, args.num_cpus, args.device))
         return 0
+    warning = big_sweep_warning(sweep, Path(args.results_dir), args.num_cpus, args.device)
+    if warning:
+        print(warning)
     try:
         check_data_files(sweep)
         prepare_feature_nets(sweep, Path(args.feature_nets).resolve())
