@@ -31,15 +31,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(base: str, path: str, **query: str) -> dict:
-    url = f"{base}{path}?{urllib.parse.urlencode(query)}"
+def _get(base: str, endpoint: str, **query: str) -> dict:
+    url = f"{base}{endpoint}?{urllib.parse.urlencode(query)}"
     with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - our own local server
         return json.load(r)
 
 
-def _post(base: str, path: str, body: dict) -> dict:
+def _post(base: str, endpoint: str, body: dict) -> dict:
     req = urllib.request.Request(
-        f"{base}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        f"{base}{endpoint}", json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
         return json.load(r)
@@ -54,7 +54,7 @@ def mlflow_server(smoke, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
          f"sqlite:///{results / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
+         "--workers", "2"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -83,15 +83,21 @@ def mlflow_server(smoke, tmp_path):
 
 def _chromium(url: str, shot: Path, profile: Path, size: str = "1400,900") -> str:
     """Load `url` headless, save a screenshot to `shot`; returns the rendered DOM."""
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
          f"--user-data-dir={profile}", "--virtual-time-budget=15000", f"--window-size={size}",
          f"--screenshot={shot}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+    try:
+        dom, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # Chromium and its helpers: only the group this test started
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    return dom
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install -y chromium)")
