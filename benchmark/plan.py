@@ -14,6 +14,7 @@ import math
 import os
 import re
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ def variant_listing() -> str:
     blocks = []
     for name in variants.names():
         cls = variants.get(name)
-        doc = (cls.__doc__ or "").strip().splitlines()
-        line = cls.description or (doc[0] if doc else "")
+        # The class's own description: a plugin subclass must not show its base's.
+        doc = (cls.__dict__.get("__doc__") or sys.modules[cls.__module__].__doc__ or "").strip()
+        line = cls.__dict__.get("description") or (doc.splitlines()[0] if doc else "")
         params = []
         for field, info in cls.Config.model_fields.items():
             default = info.get_default(call_default_factory=True)
