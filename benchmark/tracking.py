@@ -267,6 +267,8 @@ class Tracker:
         for name in SWEEP_FILES:
             if (out / name).is_file():
                 self.client.log_artifact(self.parent_id, str(out / name))
+        if (out / "figures").is_dir():  # the paper figures (benchmark.figures)
+            self.client.log_artifacts(self.parent_id, str(out / "figures"), "figures")
         if (out / "table.csv").is_file():
             summary = grid_point_metrics(out / "table.csv", axes)
             self.log_metrics(self.parent_id, summary)
