@@ -16,6 +16,7 @@ and what is allowed, raised before anything starts.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import itertools
 import json
@@ -35,6 +36,12 @@ from variants.architectures import ARCHITECTURES
 
 MAX_TRIALS = 500  # larger grids need --yes: a typo such as seed: [0..1000] should not run all night
 METRICS = ("mse", "kl", "elbo", "active_units", "mig", "nll", "fid")
+
+
+def did_you_mean(word: object, choices: list[str] | tuple[str, ...]) -> str:
+    """`"; did you mean 'x'?"` for the closest of `choices` to a misspelt `word`, else ""."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class ConfigError(Exception):
@@ -74,7 +81,9 @@ class DatasetConfig(_Strict):
     @classmethod
     def _known_name(cls, v: str) -> str:
         if v not in SPECS:
-            raise ValueError(f"unknown dataset {v!r}; allowed: {', '.join(SPECS)}")
+            raise ValueError(
+                f"unknown dataset {v!r}; allowed: {', '.join(SPECS)}{did_you_mean(v, list(SPECS))}"
+            )
         return v
 
     @pydantic.field_validator("path", "data_root")
@@ -274,14 +283,20 @@ class TrialConfig(_Strict):
     @classmethod
     def _known_variant(cls, v: str) -> str:
         if v not in variants.names():
-            raise ValueError(f"unknown variant {v!r}; allowed: {', '.join(variants.names())}")
+            names = variants.names()
+            raise ValueError(
+                f"unknown variant {v!r}; allowed: {', '.join(names)}{did_you_mean(v, names)}"
+            )
         return v
 
     @pydantic.field_validator("architecture")
     @classmethod
     def _known_architecture(cls, v: str) -> str:
         if v not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {v!r}; allowed: {', '.join(ARCHITECTURES)}")
+            raise ValueError(
+                f"unknown architecture {v!r}; allowed: {', '.join(ARCHITECTURES)}"
+                + did_you_mean(v, list(ARCHITECTURES))
+            )
         return v
 
     def variant_config(self) -> variants.base.VariantConfig:
@@ -469,13 +484,19 @@ def _allowed_keys(model: type[pydantic.BaseModel], loc: tuple) -> list[str] | No
 def _describe(error: dict, model: type[pydantic.BaseModel]) -> str:
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, error["loc"])
-        return "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+        if not allowed:
+            return "unknown key"
+        return f"unknown key; allowed: {', '.join(allowed)}" + did_you_mean(
+            error["loc"][-1], allowed
+        )
     if error["type"] == "missing":
         return "required key is missing"
     msg = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
     if error["type"] not in ("value_error",) and not isinstance(got, dict | list):
         msg += f" (got {got!r})"
+    if error["type"] == "literal_error":
+        msg += did_you_mean(got, re.findall(r"'([^']*)'", error["ctx"]["expected"]))
     return msg
 
 
@@ -486,10 +507,14 @@ def _validation_error(
     node: yaml.Node | None,
     prefix: str,
     grid_axes: dict[str, str],
+    overrides: dict[str, str] | None = None,
 ) -> ConfigError:
     err = e.errors()[0]
     loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
     dotted = ".".join(loc)
+    source = _override_of(dotted, overrides or {})
+    if source is not None:
+        return ConfigError(f"--override {source}", dotted, _describe(err, model))
     # A value that came from the grid (or a profile's grid) is reported at that grid axis.
     for axis, where in grid_axes.items():
         if dotted == axis or dotted.startswith(axis + "."):
@@ -497,6 +522,14 @@ def _validation_error(
             return ConfigError(path, key, _describe(err, model), _line_of(node, where.split(".")))
     key = f"{prefix}.{dotted}" if prefix and dotted else (prefix or dotted)
     return ConfigError(path, key, _describe(err, model), _line_of(node, key.split(".")))
+
+
+def _override_of(dotted: str, overrides: dict[str, str]) -> str | None:
+    """The `--override KEY=VALUE` text that set `dotted` (or a key above it), if any."""
+    for key, text in overrides.items():
+        if dotted == key or dotted.startswith(key + "."):
+            return text
+    return None
 
 
 def load_sweep(
@@ -520,22 +553,28 @@ def load_sweep(
     grid_source = {axis: "grid" for axis in grid}
     if profile != "default":
         if profile not in sweep.profiles:
-            allowed = ", ".join(["default", *sweep.profiles])
-            raise ConfigError(path, "--profile", f"unknown profile {profile!r}; allowed: {allowed}")
+            names = ["default", *sweep.profiles]
+            raise ConfigError(path, "--profile", f"unknown profile {profile!r}; allowed: "
+                              f"{', '.join(names)}{did_you_mean(profile, names)}")  # fmt: skip
         prof = dict(sweep.profiles[profile])
         for axis, values in (prof.pop("grid", None) or {}).items():
             grid[axis] = values
             grid_source[axis] = f"profiles.{profile}.grid"
         resources.update(prof.pop("resources", None) or {})
         base = _deep_merge(base, prof)
+    from_override: dict[str, str] = {}  # base key → the --override text that set it
+    res_override: dict[str, str] = {}
     for text in overrides:
         key, value = parse_override(text)
         if key.startswith("grid."):
             grid[key[5:]] = value if isinstance(value, list) else [value]
             grid_source[key[5:]] = "--override grid"
+            from_override[key[5:]] = text
         elif key.startswith("resources."):
             resources[key[10:]] = value
+            res_override[key[10:]] = text
         else:
+            from_override[key] = text
             base = copy.deepcopy(base)
             _set_path(base, key, value)
             # An override replaces the axis it names, so `--override seed=3` runs one seed.
@@ -544,6 +583,11 @@ def load_sweep(
 
     for axis, values in grid.items():
         where = grid_source[axis]
+        if axis in from_override and where == "--override grid":
+            if not values:
+                raise ConfigError(f"--override {from_override[axis]}", f"grid.{axis}",
+                                  "a grid axis needs at least one value")  # fmt: skip
+            continue
         if not isinstance(values, list):
             raise ConfigError(path, f"{where}.{axis}", "a grid axis must be a list of values",
                               _line_of(node, [*where.split("."), axis]))  # fmt: skip
@@ -553,7 +597,7 @@ def load_sweep(
     try:
         res = Resources.model_validate(resources)
     except pydantic.ValidationError as e:
-        raise _validation_error(e, Resources, path, node, "resources", {}) from None
+        raise _validation_error(e, Resources, path, node, "resources", {}, res_override) from None
 
     n = 1
     for values in grid.values():
@@ -570,7 +614,7 @@ def load_sweep(
         raw = copy.deepcopy(base)
         for axis, value in point.items():
             _set_path(raw, axis, value)
-        config = _validate_trial(raw, path, node, "base", grid_source)
+        config = _validate_trial(raw, path, node, "base", grid_source, from_override)
         trials.append(Trial(index, config, point))
     # A trial is identified by its config hash (MLflow runs, checkpoints, resume): two trials
     # with one config would be one trial run twice.
@@ -586,14 +630,25 @@ def load_sweep(
 
 
 def _validate_trial(
-    raw: dict, path: Path, node: yaml.Node | None, prefix: str, grid_source: dict[str, str]
+    raw: dict,
+    path: Path,
+    node: yaml.Node | None,
+    prefix: str,
+    grid_source: dict[str, str],
+    overrides: dict[str, str] | None = None,
 ) -> TrialConfig:
+    overrides = overrides or {}
     try:
         config = TrialConfig.model_validate(raw)
     except pydantic.ValidationError as e:
-        raise _validation_error(e, TrialConfig, path, node, prefix, grid_source) from None
+        raise _validation_error(
+            e, TrialConfig, path, node, prefix, grid_source, overrides
+        ) from None
 
     def fail(key: str, problem: str) -> ConfigError:
+        source = _override_of(key, overrides)
+        if source is not None:
+            return ConfigError(f"--override {source}", key, problem)
         where = grid_source.get(key)
         full = f"{where}.{key}" if where else f"{prefix}.{key}"
         return ConfigError(path, full, problem, _line_of(node, full.split(".")))
@@ -609,6 +664,7 @@ def _validate_trial(
             key = "beta" if field == "beta" and config.beta is not None else f"params.{field}"
             problem = (
                 f"not a parameter of variant {config.variant!r} (its parameters: {allowed_txt})"
+                + did_you_mean(field, allowed)
             )
             if field == "beta" and config.variant == "vae":
                 problem += "; β is 1 for 'vae' by definition, use 'beta_vae' to vary it"

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.metric_names import to_mlflow
+
 FORMATS = (".png", ".pdf")
 
 
@@ -110,7 +112,9 @@ def training_curves(client, runs: pd.DataFrame, axes: list[str], out: Path) -> l
     rows = []
     for _, r in df.iterrows():
         label = ", ".join(f"{k}={r[k]}" for k in keys) or "all"
-        for m in client.get_metric_history(r["run_id"], "train_loss"):
+        # The unit-named curve (benchmark.metric_names), or the bare name of an older store.
+        history = client.get_metric_history(r["run_id"], to_mlflow("train_loss"))
+        for m in history or client.get_metric_history(r["run_id"], "train_loss"):
             rows.append({"step": m.step, "train_loss": m.value, "point": label})
     if not rows:
         return []

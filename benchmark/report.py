@@ -27,6 +27,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from benchmark.config import ConfigError, load_sweep
+from benchmark.metric_names import from_mlflow
 from benchmark.stats import Summary, mark_best, summarize
 from benchmark.tracking import TAG, default_tracking_uri
 
@@ -163,7 +164,7 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         for key, value in params.items():
             if key not in row and ("." not in key or key in axes):
                 row[key] = _parse(value)
-        row.update({k: _finite(v) for k, v in run.data.metrics.items()})
+        row.update({from_mlflow(k): _finite(v) for k, v in run.data.metrics.items()})
         requested = _parse(params.get("eval.metrics", "[]"))
         row["eval_metrics"] = ",".join(requested) if isinstance(requested, list) else ""
         row["dataset"] = tags.get(f"{TAG}dataset", "")

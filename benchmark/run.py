@@ -99,13 +99,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--yes", action="store_true", help="allow grids over the trial sanity limit")
     p.add_argument("--strict", action="store_true", help="exit 1 if any trial diverged or failed")
     p.add_argument(
-        "--dry-run", action="store_true", help="validate and list the trials, run nothing"
-    )
+        "--dry-run", action="store_true",
+        help="validate; show the base config, trials, total steps, where results go and a time "
+        "estimate; run nothing",
+    )  # fmt: skip
     p.add_argument(
         "--no-report", action="store_true",
         help="skip the tables and figure (DVC runs `benchmark.report` as its own stage)",
     )  # fmt: skip
-    p.add_argument("--list-variants", action="store_true", help="print the variant names and exit")
+    p.add_argument(
+        "--list-variants", action="store_true",
+        help="print each variant with a one-line description and its parameters, then exit",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -141,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"--plugin {module}: cannot import it ({e})")
 
     export_import_roots(args.plugin)
-    import variants
 
     if args.list_variants:
-        print("\n".join(variants.names()))
+        from benchmark.plan import variant_listing
+
+        print(variant_listing())
         return 0
     if not args.sweep:
         return _fail("no sweep file given; e.g. python -m benchmark.run sweeps/smoke.yaml")
@@ -182,10 +188,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"sweep {sweep.name} (profile {sweep.profile}): {len(sweep.trials)} trials over "
           f"{', '.join(sweep.axes) or 'no axes'}")  # fmt: skip
+    from benchmark.plan import big_sweep_warning, dry_run_text
+
     if args.dry_run:
-        for t in sweep.trials:
-            print(f"  {t.index + 1:3d}. {t.name}  [{t.config.hash()}]")
+        print(dry_run_text(sweep, args.results_dir, args.tracking_uri, args.num_cpus, args.device))
         return 0
+    warning = big_sweep_warning(sweep, Path(args.results_dir), args.num_cpus, args.device)
+    if warning:
+        print(warning)
     try:
         check_data_files(sweep)
         prepare_feature_nets(sweep, Path(args.feature_nets).resolve())
@@ -272,6 +282,20 @@ def _claim(results: Path, parent: str):
     return lock
 
 
+def browse_hint(uri: str, experiment_id: str) -> str:
+    """How to open the runs: the venv's own mlflow (not whatever is on PATH) and the run list."""
+    from benchmark.tracking import is_local_store
+
+    if not is_local_store(uri):
+        return f"Browse the runs: {uri.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    exe = Path(sys.executable).with_name("mlflow")
+    command = str(exe) if exe.is_file() else f"{sys.executable} -m mlflow"
+    return (
+        f"Browse the runs: {command} ui --backend-store-uri {uri}\n"
+        f"  then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs"
+    )
+
+
 def _run(sweep, args: argparse.Namespace) -> int:
     from filelock import FileLock
 
@@ -282,7 +306,6 @@ def _run(sweep, args: argparse.Namespace) -> int:
         LOCK_FILE,
         Tracker,
         default_tracking_uri,
-        is_local_store,
     )
 
     results = Path(args.results_dir).resolve()
@@ -301,7 +324,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
             if found is not None:
                 print(f"sweep run {found[0]} is being run by another driver; starting a new one")
             found = None
-            parent = tracker.start_sweep(sweep, info)
+            parent = tracker.start_sweep(sweep, info, args.override)
             claim = _claim(results, parent)
     if found is not None:
         parent, children = found
@@ -354,7 +377,9 @@ def _run(sweep, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     # Tune catches Ctrl-C itself and returns early: trials without a final status were cut off.
-    interrupted = interrupted or len(statuses) < len(sweep.trials)
+    interrupted = (
+        interrupted or len(statuses) < len(sweep.trials) or "interrupted" in statuses.values()
+    )
     counts: dict[str, int] = {}
     for index in range(len(sweep.trials)):
         status = statuses.get(index, "not run")
@@ -376,14 +401,12 @@ def _run(sweep, args: argparse.Namespace) -> int:
     if ran and not args.no_report:
         for path in build_report(uri, sweep.results_name, out_dir, parent).values():
             print(f"wrote {path}")
+        tracker.log_sweep_results(out_dir, sweep.axes)
     minutes = (time.monotonic() - t0) / 60
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"{counts.get('finished', 0)}/{len(sweep.trials)} finished ({summary}) "
           f"in {minutes:.1f} min")  # fmt: skip
-    if is_local_store(uri):
-        print(f"Browse the runs: mlflow ui --backend-store-uri {uri}")
-    else:
-        print(f"Browse the runs: {uri}")
+    print(browse_hint(uri, tracker.experiment_id))
     if interrupted:
         print("interrupted: rerun the same command to resume (finished trials are kept, the "
               "others continue from their last checkpoint)")  # fmt: skip

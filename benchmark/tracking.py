@@ -4,40 +4,65 @@ Only the driver process writes, so the embedded SQLite store has a single writer
 pitfalls: trials opening a fresh SQLite DB at once crash on its schema migration). The store,
 the experiment and the parent run exist before the first trial starts.
 
+Metric names carry their unit (`kl_nats`, `mse_per_pixel`; `benchmark.metric_names`).
+
+What a sweep run holds:
+  tags      vaebench.role=sweep, the sweep hash, profile, axes, the manifest; its description
+            (mlflow.note.content) is the sweep file's
+  artifacts sweep/<file>.yaml (the sweep file as run), sweep/resolved.yaml (profile, overrides
+            and every trial's full config), and after the report: table.md/.tex/.csv, runs.csv,
+            figure.png
+  metrics   per grid point, `<axis>:<value>[ <axis>:<value>]/<metric>_mean` (and `_std`) over
+            the finished seeds, e.g. `beta:4/mse_per_pixel_mean`, and `n_finished`
 What a trial run holds:
-  params  the flattened trial config (`beta`, `train.steps`, `dataset.resolution`, ...)
-  tags    vaebench.role=trial, vaebench.status (finished/diverged/failed), vaebench.trial_hash,
-          vaebench.trial_name, vaebench.reason, notes (vaebench.note.<metric>), and the
-          manifest: vaebench.commit (driver), vaebench.versions (the worker's packages),
-          vaebench.device, vaebench.dataset_fingerprint, vaebench.trial_hash, and where it ran:
-          vaebench.node_id (the Ray node) and vaebench.hostname
-  metrics the test metrics (mse, kl, elbo, mig, ...) and the training curves (train_* by step)
+  params  the flattened trial config (`beta`, `train.steps`, `dataset.resolution`, ...): one β
+          (the value the loss uses), the variant's other parameters as `params.<name>` with
+          their defaults filled in; settings of the evaluation (`n_params`, `mig_bins`, ...)
+  tags    mlflow.note.content (the trial in a sentence), vaebench.role=trial, vaebench.status
+          (finished/diverged/failed/interrupted), vaebench.trial_hash, vaebench.trial_name,
+          vaebench.reason, notes (vaebench.note.<metric>), and the manifest: vaebench.commit
+          (driver), vaebench.versions (the worker's packages), vaebench.device,
+          vaebench.dataset_fingerprint, and where it ran: vaebench.node_id (the Ray node) and
+          vaebench.hostname
+  inputs  the dataset (mlflow.log_input form): its description as name, fingerprint as digest
+  metrics the test metrics (mse_per_pixel, kl_nats, elbo_nats, mig, ...) and the training
+          curves (train_loss_nats, ..., kl_warmup_factor by step)
+  images  `reconstructions` and `samples` (mlflow.log_image, keyed, at the last training step):
+          labelled, upscaled grids that the UI compares across runs
   artifacts reconstructions.png, samples.png, result.json (and traceback.txt for a crash)
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from filelock import FileLock
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
-from benchmark.config import Sweep, Trial
+from benchmark.config import Sweep, Trial, TrialConfig
+from benchmark.metric_names import SETTINGS, to_mlflow
 
 TAG = "vaebench."
 DONE = ("finished", "diverged")  # final outcomes; a 'failed' (crashed) trial is retried on rerun
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
 LOCK_FILE = ".mlflow.lock"
 _OPEN_TRIES = 4
+# Written by `benchmark.trial._write_images`: labelled grids that go to `log_image`, not artifacts.
+IMAGES_DIR = "labelled"
+SWEEP_FILES = ("table.md", "table.tex", "table.csv", "runs.csv", "figure.png")
 # MLflow announces its schema migrations at INFO on every new store; keep the console for progress.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -58,6 +83,77 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
+    return out
+
+
+def trial_params(config: TrialConfig) -> dict[str, Any]:
+    """The trial config as flat MLflow params, with β once: the value the loss uses.
+
+    `beta` is the variant's resolved β (the sweep's value, else the variant's default; absent
+    for variants without one), and the variant's other parameters appear as `params.<name>`
+    with their defaults filled in, so nothing is logged twice or left implicit.
+    """
+    tree = config.model_dump(mode="json")
+    tree.pop("params")
+    tree.pop("beta")
+    resolved = config.variant_config().model_dump(mode="json")
+    out = flatten(tree)
+    if "beta" in resolved:
+        out["beta"] = resolved.pop("beta")
+    out.update({f"params.{k}": v for k, v in resolved.items()})
+    return out
+
+
+def describe_trial(config: TrialConfig, index: int, n_trials: int, sweep: str) -> str:
+    """The trial in a sentence: the run's description in the MLflow UI."""
+    d, t = config.dataset, config.train
+    beta = config.variant_config().model_dump().get("beta")
+    side = f" at {d.resolution}px" if d.resolution else ""
+    return (
+        f"Trial {index + 1} of {n_trials} of sweep {sweep}: {config.variant}"
+        + (f" with β = {beta:g}" if beta is not None else "")
+        + f", {config.architecture} encoder/decoder, {config.latent_dim} latent dims, seed "
+        f"{config.seed}, trained on {d.name}{side} for {t.steps:,} steps of batch "
+        f"{t.batch_size} at learning rate {t.lr:g}."
+    )
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    status = result.get("status", "failed")
+    if status != "finished":
+        return f" Outcome: {status} ({result.get('reason', 'no reason given')})."
+    parts = [f"MSE {result['mse']:.4g} per pixel"] if "mse" in result else []
+    parts += [f"KL {result['kl']:.3g} nats"] if "kl" in result else []
+    parts += [f"MIG {result['mig']:.3f}"] if "mig" in result else []
+    return " Outcome: finished" + (f", {', '.join(parts)}." if parts else ".")
+
+
+def _name_part(value: Any) -> str:
+    # MLflow names allow only alphanumerics, _ - . space : and /
+    return re.sub(r"[^\w.\- ]", "_", str(value))
+
+
+def grid_point_metrics(table_csv: Path, axes: list[str]) -> dict[str, float]:
+    """`<axis>:<value> .../<metric>_mean|_std` and `.../n_finished` from a report's table.csv."""
+    out: dict[str, float] = {}
+    with open(table_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            keys = [a for a in axes if a != "seed" and a in row]
+            point = " ".join(f"{_name_part(k)}:{_name_part(row[k])}" for k in keys) or "all"
+            for col, text in row.items():
+                stem, _, stat = col.rpartition("_")
+                if stat in ("mean", "std") and stem and stem not in SETTINGS:
+                    name = f"{point}/{to_mlflow(stem)}_{stat}"
+                elif col == "n_finished":
+                    name = f"{point}/n_finished"
+                else:
+                    continue
+                try:
+                    value = float(text)
+                except (TypeError, ValueError):
+                    continue
+                if value == value:  # NaN: no finished seed, or a single one for _std
+                    out[name] = value
     return out
 
 
@@ -114,8 +210,15 @@ class Tracker:
             )
         else:
             self.experiment_id = exp.experiment_id
+        if exp is None or "mlflow.experimentKind" not in exp.tags:
+            # MLflow 3's UI opens an experiment without a kind in its GenAI (traces) view.
+            self.client.set_experiment_tag(
+                self.experiment_id, "mlflow.experimentKind", "custom_model_development"
+            )
 
-    def start_sweep(self, sweep: Sweep, manifest: dict[str, str]) -> str:
+    def start_sweep(
+        self, sweep: Sweep, manifest: dict[str, str], overrides: list[str] | tuple[str, ...] = ()
+    ) -> str:
         self.manifest = manifest
         tags = {
             f"{TAG}sweep_hash": sweep_hash(sweep),
@@ -133,7 +236,42 @@ class Tracker:
             self.experiment_id, run_name=f"{sweep.results_name} {manifest['date']}", tags=tags
         )
         self.parent_id = run.info.run_id
+        self.sweep_name = sweep.results_name
+        self._log_sweep_inputs(sweep, overrides)
         return self.parent_id
+
+    def _log_sweep_inputs(self, sweep: Sweep, overrides: list[str] | tuple[str, ...]) -> None:
+        """The sweep file as run, its resolved trials, and the settings all trials share."""
+        pid = self.parent_id
+        if Path(sweep.file).is_file():
+            self.client.log_artifact(pid, sweep.file, "sweep")
+        resolved = {
+            "sweep": sweep.name, "file": sweep.file, "profile": sweep.profile,
+            "overrides": list(overrides), "axes": sweep.axes,
+            "resources": sweep.resources.model_dump(),
+            "trials": [{"index": t.index + 1, "name": t.name, "hash": t.config.hash(),
+                        "config": t.config.model_dump(mode="json")} for t in sweep.trials],
+        }  # fmt: skip
+        text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
+        self.client.log_text(pid, text, "sweep/resolved.yaml")
+        shared = {
+            k: v for k, v in trial_params(sweep.trials[0].config).items()
+            if k not in sweep.axes and k != "seed"
+        }  # fmt: skip
+        shared.update(profile=sweep.profile, n_trials=len(sweep.trials), axes=",".join(sweep.axes))
+        self.client.log_batch(pid, params=[Param(k, str(v)) for k, v in shared.items()])
+
+    def log_sweep_results(self, out_dir: str | Path, axes: list[str]) -> None:
+        """After the report: its tables and figure as artifacts, and per-grid-point summaries."""
+        out = Path(out_dir)
+        for name in SWEEP_FILES:
+            if (out / name).is_file():
+                self.client.log_artifact(self.parent_id, str(out / name))
+        if (out / "figures").is_dir():  # the paper figures (benchmark.figures)
+            self.client.log_artifacts(self.parent_id, str(out / "figures"), "figures")
+        if (out / "table.csv").is_file():
+            summary = grid_point_metrics(out / "table.csv", axes)
+            self.log_metrics(self.parent_id, summary)
 
     def find_resumable(self, sweep: Sweep) -> tuple[str, dict[str, tuple[str, str]]] | None:
         """The newest sweep run of this exact sweep that did not finish, and its trial runs.
@@ -176,6 +314,7 @@ class Tracker:
     def resume_sweep(self, parent_id: str, manifest: dict[str, str]) -> None:
         """Continue an interrupted sweep run: same run, marked running again, resume noted."""
         self.parent_id, self.manifest = parent_id, manifest
+        self.sweep_name = self.client.get_experiment(self.experiment_id).name
         self.client.update_run(parent_id, status="RUNNING")
         self.client.log_batch(parent_id, tags=[
             RunTag(f"{TAG}status", "running"),
@@ -189,7 +328,7 @@ class Tracker:
         self.client.set_tag(run_id, f"{TAG}status", "running")
         if f"{TAG}reason" in self.client.get_run(run_id).data.tags:  # from a failed attempt
             self.client.delete_tag(run_id, f"{TAG}reason")
-        history = self.client.get_metric_history(run_id, "train_loss")
+        history = self.client.get_metric_history(run_id, to_mlflow("train_loss"))
         self.logged_steps[run_id] = max((m.step for m in history), default=0)
         return run_id
 
@@ -205,14 +344,16 @@ class Tracker:
             f"{TAG}trial_index": str(trial.index),
             # The whole trial config, so that `benchmark.verify` reruns it from runs.csv alone.
             f"{TAG}config": json.dumps(config.model_dump(mode="json"), sort_keys=True),
+            "mlflow.note.content": describe_trial(
+                config, trial.index, n_trials, getattr(self, "sweep_name", "")
+            ),
         }
         if trial.index in self.identities:
             tags[f"{TAG}identity"] = self.identities[trial.index]
         run = self.client.create_run(
             self.experiment_id, run_name=f"{trial.index + 1:03d}/{n_trials} {trial.name}", tags=tags
         )
-        params = flatten(config.model_dump(mode="json"))
-        params["variant_config"] = config.variant_config().model_dump_json()
+        params = trial_params(config)
         # One readable value per trial (e.g. gaussian(sigma=learned)): the report's table rows
         # and grid axis use it, beside the flattened likelihood.name / likelihood.<param>.
         params["likelihood"] = config.likelihood.label
@@ -231,9 +372,12 @@ class Tracker:
         would store an infinity as ±1.797e308, which then reads as a number)."""
         ts = _now_ms()
         items = [
-            Metric(k, float(v), ts, step)
+            Metric(to_mlflow(k), float(v), ts, step)
             for k, v in metrics.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            if isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and k not in SETTINGS
         ]
         for start in range(0, len(items), _BATCH):
             self.client.log_batch(run_id, metrics=items[start : start + _BATCH])
@@ -263,13 +407,36 @@ class Tracker:
         ):
             if key in result:
                 tags.append(RunTag(f"{TAG}{key}", str(result[key])))
-        self.client.log_batch(run_id, tags=tags)
+        run = self.client.get_run(run_id)
+        note = run.data.tags.get("mlflow.note.content", "").split(" Outcome: ")[0]
+        tags.append(RunTag("mlflow.note.content", note + _outcome(result)))
+        settings = [Param(k, str(result[k])) for k in SETTINGS if k in result]
+        self.client.log_batch(run_id, tags=tags, params=settings)
+        if result.get("dataset_fingerprint"):
+            self.client.log_inputs(run_id, [_dataset_input(result)])
         if artifact_dir is not None and Path(artifact_dir).is_dir():
-            self.client.log_artifacts(run_id, str(artifact_dir))
+            self._log_trial_files(run_id, Path(artifact_dir), run.data.params)
         self.client.set_terminated(
             run_id, RunStatus.to_string(RunStatus.FINISHED if status == "finished" else
                                         RunStatus.FAILED)
         )  # fmt: skip
+
+    def _log_trial_files(self, run_id: str, folder: Path, params: dict[str, str]) -> None:
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                self.client.log_artifact(run_id, str(path))
+            elif path.is_dir() and path.name != IMAGES_DIR:
+                self.client.log_artifacts(run_id, str(path), path.name)
+        step = int(params.get("train.steps", 0))
+        for path in sorted((folder / IMAGES_DIR).glob("*.png")):
+            with Image.open(path) as image:
+                # The keyed form: the UI lines up images of one key across compared runs.
+                self.client.log_image(run_id, image.convert("RGB"), key=path.stem, step=step)
+
+    def interrupt_trial(self, run_id: str) -> None:
+        """A trial cut off by Ctrl-C: marked 'interrupted' (a rerun continues it)."""
+        self.client.set_tag(run_id, f"{TAG}status", "interrupted")
+        self.client.set_terminated(run_id, "KILLED")
 
     def finish_sweep(self, summary: dict[str, int], interrupted: bool = False) -> str:
         """Close the sweep run; returns its status. 'finished' only when every trial finished
@@ -336,3 +503,16 @@ def copy_trial(tracker: Tracker, source_id: str, trial: Trial, n_trials: int) ->
             client.log_artifacts(rid, local)
     client.set_terminated(rid, "FINISHED")
     return rid
+
+
+def _dataset_input(result: dict[str, Any]) -> DatasetInput:
+    """The trial's data for MLflow's dataset tracking (`mlflow.log_input`): the description
+    without its parenthesis as name, the vaebench fingerprint as digest."""
+    description = str(result.get("dataset", "unknown"))
+    dataset = Dataset(
+        name=re.sub(r" \([^)]*\)", "", description)[:500],
+        digest=str(result["dataset_fingerprint"]),
+        source_type="vaebench",
+        source=json.dumps({"loader": "benchmark.data.load_dataset", "description": description}),
+    )
+    return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train+test")])

@@ -25,11 +25,14 @@ from benchmark.data import Dataset, load_dataset
 from benchmark.data.binarize import binarize_batch, binarize_dataset
 from benchmark.evaluate import evaluate
 from benchmark.feature_nets import FeatureNetError, load_or_train
+from benchmark.image_grids import labelled_grid
 from benchmark.manifest import pick_device, versions
 from benchmark.train import Diverged, kl_weight, train
 
 Report = Callable[[dict[str, Any]], None]
 DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
+# Subfolder of a trial's workdir with the labelled image grids that go to `mlflow.log_image`.
+LABELLED_DIR = "labelled"
 
 
 # The last split this process loaded, by its dataset config: a Ray worker reused for the next
@@ -278,6 +281,15 @@ def _write_images(
     gen = torch.Generator(device=dev).manual_seed(config.seed)
     samples = model.sample(n, y, generator=gen)
     save_image(samples.cpu(), workdir / "samples.png", nrow=8, pad_value=0.5)
+    # Labelled, upscaled copies for MLflow's image view (`Tracker.finish_trial` logs them).
+    labelled = workdir / LABELLED_DIR
+    labelled.mkdir(exist_ok=True)
+    labelled_grid(pairs.flatten(0, 2).cpu(), ["input", "reconstruction"],
+                  "test images: input row, then its reconstruction").save(
+        labelled / "reconstructions.png")  # fmt: skip
+    labelled_grid(samples.cpu(), ["sample"], "samples from the prior").save(
+        labelled / "samples.png"
+    )
 
 
 TRAVERSAL_STEPS = 9

@@ -109,10 +109,20 @@ class MLflowProgressCallback(tune.Callback):
     ) -> None:
         self.sweep, self.tracker, self.progress = sweep, tracker, progress
         self.run_ids: dict[str, str] = {}
+        self.indices: dict[str, int] = {}  # Tune trial id → trial index
         self.statuses: dict[int, str] = {}
         self.reuse_runs = dict(reuse_runs or {})  # trial index → its unfinished MLflow run
 
+    def mark_interrupted(self) -> None:
+        """Trials that started but got no final status were cut off (Ctrl-C): say so."""
+        for trial_id, run_id in self.run_ids.items():
+            index = self.indices[trial_id]
+            if index not in self.statuses:
+                self.statuses[index] = "interrupted"
+                self.tracker.interrupt_trial(run_id)
+
     def _run_id(self, trial: Any, t: Trial) -> str:
+        self.indices[trial.trial_id] = t.index
         if trial.trial_id not in self.run_ids:
             reuse = self.reuse_runs.pop(t.index, None)
             self.run_ids[trial.trial_id] = (
@@ -364,5 +374,16 @@ def run_sweep_with_ray(
     # Worker errors are reported once per trial by the callback (with the traceback kept as an
     # MLflow artifact) instead of as a full traceback per attempt on the console.
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-    tuner.fit()
+    logging.getLogger("ray.tune.tune").addFilter(_no_restore_advice)
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C, while Tune was stopping: the cut-off trials are marked below
+    callback.mark_interrupted()
     return callback.statuses
+
+
+def _no_restore_advice(record: logging.LogRecord) -> bool:
+    # On Ctrl-C Tune advises "Resume experiment with: Tuner.restore(...)", which is wrong here:
+    # rerunning the same command resumes (and keeps the MLflow runs); run.py says so.
+    return "Tuner.restore" not in record.getMessage()

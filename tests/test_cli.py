@@ -16,10 +16,19 @@ def test_help_documents_every_flag(cli):
     assert {"profile", "override", "device", "address", "tracking_uri"} <= parser_flags
 
 
-def test_list_variants_one_per_line(cli):
+def test_list_variants_describes_each_with_its_parameters_and_defaults(cli):
     out = cli("benchmark.run", "--list-variants")
     assert out.returncode == 0
-    assert out.stdout.split() == ["beta_vae", "cvae", "hierarchical", "iwae", "vae", "vqvae"]
+    names = [line.split(":")[0] for line in out.stdout.splitlines() if not line.startswith(" ")]
+    # Installed entry-point variants (e.g. the example plugin) may join the built-in ones.
+    assert {"beta_vae", "cvae", "hierarchical", "iwae", "vae", "vqvae"} <= set(names)
+    assert names == sorted(names)
+    beta_vae = ("\n" + out.stdout).split("\nbeta_vae:")[1].split("\ncvae:")[0].splitlines()
+    assert "Higgins" in beta_vae[0]
+    assert "beta = 4.0" in beta_vae[1] and "weight of the KL term" in beta_vae[1]
+    assert "k = 5" in out.stdout and "importance samples" in out.stdout  # iwae
+    assert "lower_dims = [16]" in out.stdout  # a default from a default_factory
+    assert "vae: the standard VAE" in out.stdout and "(no parameters)" in out.stdout
 
 
 @pytest.mark.parametrize(
@@ -28,8 +37,34 @@ def test_list_variants_one_per_line(cli):
         (["sweeps/nope.yaml"], "sweeps/nope.yaml: no such sweep file"),
         (["sweeps/smoke.yaml", "--profile", "paper"], "unknown profile 'paper'"),
         (["sweeps/smoke.yaml", "--override", "train.steps"], "expected key=value"),
-        (["sweeps/smoke.yaml", "--override", "train.stepz=3"], "base.train.stepz: unknown key"),
-        (["sweeps/smoke.yaml", "--override", "variant=vq_vae"], "unknown variant 'vq_vae'"),
+        # An --override mistake names the --override, never a line of the sweep file.
+        (
+            ["sweeps/smoke.yaml", "--override", "train.stepz=3"],
+            "error: --override train.stepz=3: train.stepz: unknown key; allowed: steps, ",
+        ),
+        (
+            ["sweeps/smoke.yaml", "--override", "variant=vq_vae"],
+            "error: --override variant=vq_vae: variant: unknown variant 'vq_vae'",
+        ),
+        (
+            ["sweeps/smoke.yaml", "--override", "variant=betavae"],
+            "unknown variant 'betavae'; allowed: beta_vae, cvae, hierarchical, iwae, vae, vqvae; "
+            "did you mean 'beta_vae'?",
+        ),
+        (["sweeps/smoke.yaml", "--override", "foo=1"], "error: --override foo=1: foo: unknown key"),
+        (
+            ["sweeps/smoke.yaml", "--override", "beta=abc"],
+            "error: --override beta=abc: beta: Input should be a valid number",
+        ),
+        (
+            ["sweeps/smoke.yaml", "--override", "grid.bta=[1]"],
+            "error: --override grid.bta=[1]: bta: unknown key; allowed: variant, ",
+        ),
+        (["sweeps/smoke.yaml", "--override", "train.stepz=3"], "did you mean 'steps'?"),
+        (["sweeps/smoke.yaml", "--override", "architecture=conv5"], "did you mean 'conv4'?"),
+        (["sweeps/smoke.yaml", "--override", "dataset.name=dsprite"], "did you mean 'dsprites'?"),
+        (["sweeps/smoke.yaml", "--override", "eval.metrics=[mse,mgi]"], "did you mean 'mig'?"),
+        (["sweeps/smoke.yaml", "--override", "params.bta=2"], "did you mean 'beta'?"),
         (["sweeps/smoke.yaml", "--device", "cuda:0"], "CUDA is not available"),
         (["sweeps/smoke.yaml", "--plugin", "no_such_module"], "--plugin no_such_module"),
         (["sweeps/smoke.yaml", "--num-cpus", "0"], "--num-cpus: 0 is not allowed"),
@@ -57,11 +92,39 @@ def test_broken_yaml_names_file_and_line(cli, tmp_path):
     assert "invalid YAML" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_dry_run_lists_trials(cli):
-    out = cli("benchmark.run", "sweeps/beta_tradeoff.yaml", "--dry-run")
+def test_dry_run_shows_config_trials_steps_destination_and_estimate(cli, tmp_path):
+    out = cli("benchmark.run", "sweeps/beta_tradeoff.yaml", "--dry-run",
+              "--results-dir", str(tmp_path / "results"))  # fmt: skip
     assert out.returncode == 0
     assert "12 trials over beta, seed" in out.stdout
     assert out.stdout.count("beta=") == 12
+    assert "variant: beta_vae" in out.stdout and "architecture: conv4" in out.stdout
+    assert "beta: 'grid: [0.5, 1, 2, 4, 8, 10]'" in out.stdout
+    assert "total: 12 trials, 36,000 training steps" in out.stdout
+    assert f"results: {tmp_path / 'results' / 'beta_tradeoff'}/" in out.stdout
+    # No measured numbers in an empty results dir: the estimate says it is a rough constant.
+    assert "estimated time: ~" in out.stdout and "a rough constant" in out.stdout
+    assert "warning" not in out.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_dry_run_estimates_from_measured_throughput_and_warns_for_a_big_profile(cli, tmp_path):
+    results = tmp_path / "results"
+    (results / "old").mkdir(parents=True)
+    # A previous sweep's runs.csv: conv4 on 32x32 images trained at 1000 images/s.
+    (results / "old" / "runs.csv").write_text(
+        "architecture,status,train_images_per_second,dataset\n"
+        'conv4,finished,1000,"dSprites-like, 32x32, 20000 train / 2000 test"\n'
+    )
+    out = cli("benchmark.run", "sweeps/beta_tradeoff.yaml", "--dry-run", "--num-cpus", "1",
+              "--results-dir", str(results))  # fmt: skip
+    # 12 trials x 3000 steps x 64 images at 1000 images/s, one at a time: 2304 s = 38 min.
+    assert "estimated time: ~38 min" in out.stdout, out.stdout
+    assert "1,000 images/s per trial, measured: conv4 at 32px" in out.stdout
+    out = cli("benchmark.run", "sweeps/beta_tradeoff.yaml", "--dry-run", "--profile", "paper",
+              "--num-cpus", "1", "--results-dir", str(results))  # fmt: skip
+    assert out.returncode == 0
+    assert "warning: profile 'paper' is a big sweep: 60 trials x up to 300,000 steps" in out.stdout
 
 
 def test_unreadable_dataset_files_stop_the_sweep_before_it_starts(cli, tmp_path):

@@ -244,13 +244,13 @@ def test_missing_file_lists_the_sweeps(tmp_path):
 @pytest.mark.parametrize(
     "overrides,key,expected",
     [
-        (["variant=iwae", "beta=null", "train.free_bits=0.5"], "base.train.free_bits",
+        (["variant=iwae", "beta=null", "train.free_bits=0.5"], "train.free_bits",
          "does not support free bits; allowed: 0"),
         (["variant=iwae"], "grid.beta", "not a parameter of variant 'iwae' (its parameters: k)"),
         (["variant=vqvae"], "grid.beta", "not a parameter of variant 'vqvae'"),
-        (["variant=iwae", "beta=null", "params.kk=3"], "base.params.kk",
+        (["variant=iwae", "beta=null", "params.kk=3"], "params.kk",
          "not a parameter of variant 'iwae'"),
-        (["variant=iwae", "beta=null", "params.k=0"], "base.params.k",
+        (["variant=iwae", "beta=null", "params.k=0"], "params.k",
          "greater than or equal to 1"),
     ],
 )  # fmt: skip
@@ -272,3 +272,42 @@ def test_bad_file_through_the_cli_exits_2_and_writes_nothing(tmp_path, capsys, d
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and expected in lines[0]
     assert "Traceback" not in out.err + out.out
     assert not results.exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("variant=betavae", "variant", "did you mean 'beta_vae'?"),
+        ("train.stepz=1", "train.stepz", "unknown key; allowed: steps, "),
+        ("foo=1", "foo", "unknown key; allowed: variant, "),
+        ("beta=abc", "beta", "Input should be a valid number"),
+        ("grid.bta=[1, 2]", "bta", "did you mean 'beta'?"),
+        ("grid.seed=[]", "grid.seed", "a grid axis needs at least one value"),
+        ("dataset={name: dsprites, resolution: 7}", "dataset.resolution", "7 is not allowed"),
+        ("train.free_bits=0.5", "train.free_bits", None),  # allowed for beta_vae: no error
+        ("resources.cpu=0", "cpu", "greater than 0"),
+    ],
+)
+def test_an_override_mistake_names_the_override_not_a_file_line(override, key, expected):
+    if expected is None:
+        load_sweep(SWEEPS / "smoke.yaml", overrides=[override])
+        return
+    with pytest.raises(ConfigError) as err:
+        load_sweep(SWEEPS / "smoke.yaml", overrides=[override])
+    e = err.value
+    assert e.file == f"--override {override}" and e.line is None
+    assert e.key == key and expected in e.problem
+    assert str(e).startswith(f"--override {override}: {key}: ")
+    assert "smoke.yaml" not in str(e)
+
+
+def test_misspellings_get_the_closest_allowed_name_and_far_ones_none():
+    from benchmark.config import did_you_mean
+
+    assert did_you_mean("betavae", ["vae", "beta_vae", "iwae"]) == "; did you mean 'beta_vae'?"
+    assert did_you_mean("stepz", ["steps", "lr"]) == "; did you mean 'steps'?"
+    assert did_you_mean("zzzz", ["steps", "lr"]) == ""
+    with pytest.raises(ConfigError, match="did you mean 'mig'"):
+        load_sweep(SWEEPS / "smoke.yaml", overrides=["eval.metrics=[mse, mgi]"])
+    with pytest.raises(ConfigError, match="unknown profile 'papr'; allowed: default$"):
+        load_sweep(SWEEPS / "smoke.yaml", profile="papr")  # nothing close enough among 'default'

@@ -3,6 +3,7 @@
 import math
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import REPO, run_cli
 
-METRICS = ("mse", "kl", "elbo", "mig", "active_units", "n_params", "train_seconds")
+# MLflow names carry units (benchmark.metric_names); n_params is a param, not a metric.
+METRICS = ("mse_per_pixel", "kl_nats", "elbo_nats", "mig", "active_units", "train_seconds")
 
 
 def _client(results: Path) -> MlflowClient:
@@ -38,17 +40,51 @@ def test_smoke_sweep_logs_one_parent_and_one_run_per_trial(smoke):
         m = run.data.metrics
         for key in METRICS:
             assert math.isfinite(m[key]), key
-        assert 0 < m["mse"] < 0.25 and m["kl"] >= 0 and m["elbo"] < 0
-        assert m["elbo"] == pytest.approx(-(m["recon"] + m["kl"]))
-        assert 0 <= m["mig"] <= 1 and m["mig_num_points"] == 500 and m["mig_bins"] == 20
+        assert 0 < m["mse_per_pixel"] < 0.25 and m["kl_nats"] >= 0 and m["elbo_nats"] < 0
+        assert m["elbo_nats"] == pytest.approx(-(m["recon_nats"] + m["kl_nats"]))
+        assert 0 <= m["mig"] <= 1
+        # Settings are params, never metrics; β appears once.
+        p = run.data.params
+        assert p["mig_num_points"] == "500.0" and p["mig_bins"] == "20.0"
+        assert float(p["n_params"]) > 1000
+        assert not {"mig_bins", "mig_num_points", "n_params", "mse", "kl"} & set(m)
+        assert "params" not in p and "variant_config" not in p
+        assert [k for k in p if "beta" in k] == ["beta"]
+        assert "kl_warmup_factor" in m and "kl_weight" not in m
+        note = run.data.tags["mlflow.note.content"]
+        assert f"β = {float(p['beta']):g}" in note and "Outcome: finished, MSE" in note
+        (dataset,) = run.inputs.dataset_inputs
+        assert dataset.dataset.digest == run.data.tags["vaebench.dataset_fingerprint"]
+        assert dataset.dataset.name.startswith("dSprites-like, 16x16")
         assert run.data.tags["vaebench.note.mig_representation"] == "posterior mean"
-        curve = client.get_metric_history(run.info.run_id, "train_loss")
+        curve = client.get_metric_history(run.info.run_id, "train_loss_nats")
         assert [c.step for c in curve] == [20, 40, 60]
         assert curve[-1].value < curve[0].value  # training made progress
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"reconstructions.png", "samples.png", "result.json"} <= artifacts
+        assert "labelled" not in artifacts  # those go through log_image, below
+        # Keyed log_image at the last step: what the UI lines up across compared runs.
+        images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+        for key in ("reconstructions", "samples"):
+            assert any(i.startswith(f"images/{key}+step+60+") and i.endswith(".png")
+                       for i in images), images  # fmt: skip
+    # The sweep run holds the sweep file, the resolved trials, the tables and the figure, and a
+    # summary per grid point, so the tracking server alone shows the result.
+    sweep_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"table.md", "table.tex", "table.csv", "figure.png", "sweep"} <= sweep_files
+    inputs = {a.path for a in client.list_artifacts(parent.info.run_id, "sweep")}
+    assert inputs == {"sweep/smoke.yaml", "sweep/resolved.yaml"}
+    summary = parent.data.metrics
+    for b in ("1.0", "4.0"):
+        assert summary[f"beta:{b}/n_finished"] == 1
+        trial = next(r for r in trials if r.data.params["beta"] == b)
+        assert summary[f"beta:{b}/mse_per_pixel_mean"] == trial.data.metrics["mse_per_pixel"]
+    assert parent.data.params["train.steps"] == "60" and "beta" not in parent.data.params
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     assert "2/2 finished" in out.stdout
-    assert f"mlflow ui --backend-store-uri sqlite:///{results}/mlflow.db" in out.stdout
+    mlflow = Path(sys.executable).with_name("mlflow")  # the venv's, not whatever is on PATH
+    assert f"{mlflow} ui --backend-store-uri sqlite:///{results}/mlflow.db" in out.stdout
+    assert f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs" in out.stdout
     assert "trial 1/2" in out.stdout and "ETA" in out.stdout
 
 
@@ -105,7 +141,7 @@ def test_a_diverging_trial_does_not_take_the_sweep_down(tmp_path):
     assert bad.data.tags["vaebench.status"] == "diverged"
     assert bad.data.tags["vaebench.diverged_step"] == "31"
     assert "nan" in bad.data.tags["vaebench.reason"]
-    assert "mse" not in bad.data.metrics
+    assert "mse_per_pixel" not in bad.data.metrics
     assert trials["beta_vae"].data.tags["vaebench.status"] == "finished"
     table = (results / "smoke" / "table.md").read_text()
     assert "1 diverged" in table
@@ -145,6 +181,6 @@ def test_eight_concurrent_trials_on_the_embedded_store_lose_nothing(tmp_path):
     for run in trials:
         assert run.info.status == "FINISHED"
         assert all(math.isfinite(run.data.metrics[k]) for k in METRICS)
-        assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 3
+        assert len(client.get_metric_history(run.info.run_id, "train_loss_nats")) == 3
     # They really overlapped: every trial started before the first one ended.
     assert max(r.info.start_time for r in trials) < min(r.info.end_time for r in trials)

@@ -65,6 +65,8 @@ class Variant(nn.Module):
     """Base class of all variants. Subclasses set `Config` and implement the methods below."""
 
     name: ClassVar[str] = ""
+    # One line for `benchmark.run --list-variants`: what it is, and its paper (arXiv id).
+    description: ClassVar[str] = ""
     Config: ClassVar[type[VariantConfig]] = VariantConfig
     needs_labels: ClassVar[bool] = False
     continuous_latents: ClassVar[bool] = True

@@ -34,6 +34,9 @@ class CVAEConfig(VariantConfig):
 @register("cvae")
 class CVAE(Variant):
     Config = CVAEConfig
+    description = (
+        "conditional VAE: encoder and decoder see the class label (Sohn et al. 2015, NeurIPS)"
+    )
     needs_labels = True
     representation = "posterior mean of q(z|x, y) given the true label"
 

@@ -136,6 +136,10 @@ def _act() -> nn.Module:
 @register("hierarchical")
 class HierarchicalVAE(Variant):
     Config = HierarchicalConfig
+    description = (
+        "hierarchical VAE, stochastic levels, Ladder-VAE style (Sønderby et al. 2016, "
+        "arXiv:1602.02282)"
+    )
     representation = "posterior mean of the top level"
     default_kl_warmup_steps = 1000
 

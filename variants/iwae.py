@@ -42,6 +42,9 @@ class IWAE(VAE):
     differs (inherited methods use the posterior mean or the prior exactly as `vae` does)."""
 
     Config = IWAEConfig
+    description = (
+        "importance-weighted autoencoder, k-sample bound (Burda et al. 2016, arXiv:1509.00519)"
+    )
     supports_free_bits = False  # the importance weights hold no per-dim KL to clamp
 
     def notes(self) -> dict[str, str]:

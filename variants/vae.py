@@ -28,6 +28,7 @@ class BetaVAEConfig(VariantConfig):
 @register("vae")
 class VAE(Variant):
     Config = VAEConfig
+    description = "the standard VAE, β = 1 (Kingma & Welling 2014, arXiv:1312.6114)"
 
     def __init__(self, config: VariantConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
@@ -91,6 +92,7 @@ class VAE(Variant):
 @register("beta_vae")
 class BetaVAE(VAE):
     Config = BetaVAEConfig
+    description = "β-VAE: the KL term weighted by β (Higgins et al. 2017, ICLR)"
 
 
 _free_bits = free_bits  # the keyword argument of `loss` shadows the function's name there

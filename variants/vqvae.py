@@ -84,6 +84,10 @@ class VQVAEConfig(VariantConfig):
 @register("vqvae")
 class VQVAE(Variant):
     Config = VQVAEConfig
+    description = (
+        "VQ-VAE: discrete codebook latents and a fitted prior (van den Oord et al. 2017, "
+        "arXiv:1711.00937)"
+    )
     continuous_latents = False
     representation = "not applicable: discrete code indices (no posterior mean)"
 
