@@ -137,6 +137,23 @@ class EvalContext:
             for sl in _batches(images, DEFAULT_BATCH_SIZE)
         ]).numpy()  # fmt: skip
 
+    def ground_truth(self):
+        """The dataset's factor grid (see `ground_truth_of`), for disentanglement_lib's
+        protocol: observations drawn for chosen factor classes."""
+        return ground_truth_of(self.data)
+
+    def ground_truth_names(self) -> tuple[str, ...]:
+        """Names of the factors the sampled scores see (single-valued ones dropped)."""
+        grid = self.ground_truth()
+        return tuple(self.data.factor_names[j] for j in grid.varying)
+
+    def representation(self):
+        """Images -> (n, d) posterior means of the model (disentanglement_lib's `mean`);
+        raises ValueError for label-conditioned or discrete-latent variants."""
+        from benchmark.metrics.ground_truth import posterior_means
+
+        return posterior_means(self.model, self.device)
+
     @torch.no_grad()
     def factor_codes(self, n: int) -> FactorCodes:
         """Posterior means of n images whose factor classes are drawn uniformly
@@ -169,6 +186,35 @@ class EvalContext:
         )
         self._factor_codes[n] = result
         return result
+
+
+@dataclass(frozen=True, eq=False)
+class _NpzObserve:
+    """Images of chosen factor classes from the real dSprites npz (the FactorGrid's observe)."""
+
+    sampler: object
+
+    def __call__(self, classes: np.ndarray) -> torch.Tensor:
+        from benchmark.data.dsprites import _read_images, _to_tensor
+
+        s = self.sampler
+        rows = s.lookup[np.ravel_multi_index(tuple(np.asarray(classes).T), s.factor_sizes)]
+        return _to_tensor(_read_images(s.path, rows, s.resolution))
+
+
+def ground_truth_of(data: Dataset):
+    """The dataset's factor grid as a `benchmark.metrics.ground_truth.FactorGrid` (observations
+    of chosen factor classes, single-valued factors dropped), for the sampled scores; raises
+    Unavailable for a dataset without one."""
+    from benchmark.data.dsprites import NpzSampler, RendererSampler
+    from benchmark.metrics.ground_truth import FactorGrid, dsprites_like
+
+    sampler = data.sample_factors
+    if isinstance(sampler, RendererSampler):
+        return dsprites_like(sampler.resolution)
+    if isinstance(sampler, NpzSampler):
+        return FactorGrid(tuple(sampler.factor_sizes), _NpzObserve(sampler))
+    raise registry.Unavailable(f"{data.name} has no factor grid to draw observations from")
 
 
 def not_applicable(metric: registry.Metric, ctx: EvalContext) -> str | None:
