@@ -51,6 +51,19 @@ def test_trial_scores_fd_and_kid_with_the_cached_domain_net(config, feature_nets
     assert again["kid_digits"] == result["kid_digits"]
 
 
+def test_prdc_in_a_trial_uses_the_fd_feature_net_and_n(feature_nets, tmp_path):
+    over = [o.replace("fd]", "fd, prdc]") for o in DIGITS]
+    config = load_sweep("sweeps/smoke.yaml", overrides=over).trials[0].config
+    result = run_trial(config, tmp_path / "t", feature_nets=feature_nets)
+    assert result["status"] == "finished"
+    assert result["prdc_k"] == 5 and result["fid_samples"] == 200
+    for key in ("precision", "recall", "coverage"):
+        assert 0 <= result[f"{key}_digits"] <= 1
+    assert result["density_digits"] >= 0 and math.isfinite(result["fd_digits"])
+    note = result["notes"]["prdc"]
+    assert "k=5" in note and "128-d features of fd_digits" in note and "200 generated" in note
+
+
 def test_missing_feature_net_is_a_note_not_a_crash(config, tmp_path):
     result = run_trial(config, tmp_path / "t", feature_nets=tmp_path / "no-nets")
     assert result["status"] == "finished"

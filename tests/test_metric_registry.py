@@ -140,11 +140,22 @@ def _npz_with_a_fixed_factor(tmp_path):
     return path
 
 
+# The disentanglement_lib scores at a few hundred points: enough to run every code path.
+SAMPLED = [
+    "eval.dci_num_train=200", "eval.dci_num_test=100", "eval.sap_num_train=200",
+    "eval.sap_num_test=100", "eval.modularity_num_train=200", "eval.modularity_num_test=100",
+    "eval.factor_vae_num_train=50", "eval.factor_vae_num_eval=30",
+    "eval.factor_vae_num_variance_estimate=200", "eval.beta_vae_num_train=50",
+    "eval.beta_vae_num_eval=30",
+]  # fmt: skip
+FACTOR_METRICS = "[mse, kl, elbo, active_units, mig, dci, sap, factor_vae, beta_vae, modularity]"
+
+
 def test_dsprites_with_a_single_valued_factor_finishes_with_mig(tmp_path):
     path = _npz_with_a_fixed_factor(tmp_path)
     sweep = load_sweep("sweeps/smoke.yaml", overrides=[
         f"dataset.path={path}", "dataset.n_train=64", "dataset.n_test=32",
-        "train.batch_size=16", *TINY,
+        "train.batch_size=16", *TINY, f"eval.metrics={FACTOR_METRICS}", *SAMPLED,
     ])  # fmt: skip
     result = run_trial(sweep.trials[0].config, tmp_path / "t")
     assert result["status"] == "finished"
@@ -152,6 +163,12 @@ def test_dsprites_with_a_single_valued_factor_finishes_with_mig(tmp_path):
     assert result["notes"]["mig"].endswith("factors with a single value dropped: scale")
     for key in ("mse", "kl", "elbo", "active_units"):
         assert math.isfinite(result[key])
+    # The sampled scores see the same four varying factors (scale dropped), through the registry.
+    for key in ("dci_disentanglement", "dci_completeness", "sap", "factor_vae", "beta_vae",
+                "modularity", "explicitness_score_test"):  # fmt: skip
+        assert 0 <= result[key] <= 1, (key, result["notes"])
+    assert "(shape, orientation, posX, posY)" in result["notes"]["dci"]
+    assert result["dci_num_train"] == 200
 
 
 # --- issue 10, kind 6: minimum numbers of samples, checked at validation ------------------

@@ -1,16 +1,11 @@
 """Precision, recall, density and coverage through the authors' `prdc` package (Naeem et al.
-2020, arXiv:2002.09797): its published sanity case, and the metric inside a trial on the same
-feature net and N as FD."""
-
-import math
+2020, arXiv:2002.09797): its published sanity case. The metric inside a trial, on the same
+feature net and N as FD, is tested in test_image_quality.py (which has the feature net)."""
 
 import numpy as np
 import pytest
 
-from benchmark.config import load_sweep
-from benchmark.feature_nets import load_or_train
 from benchmark.metrics.prdc import precision_recall_density_coverage
-from benchmark.trial import run_trial
 
 
 def test_two_independent_standard_normal_samples_give_density_1_and_coverage_097():
@@ -31,21 +26,3 @@ def test_two_independent_standard_normal_samples_give_density_1_and_coverage_097
 def test_too_few_points_for_k_is_an_error():
     with pytest.raises(ValueError, match="N=6 is too few for k=5"):
         precision_recall_density_coverage(np.zeros((6, 3)), np.zeros((10, 3)), nearest_k=5)
-
-
-def test_prdc_in_a_trial_uses_the_fd_feature_net_and_n(tmp_path):
-    nets = tmp_path / "nets"
-    load_or_train("digits", 8, nets, steps=150, progress=lambda _: None)
-    sweep = load_sweep("sweeps/smoke.yaml", overrides=[
-        "dataset.name=digits", "dataset.resolution=8", "dataset.n_train=null",
-        "dataset.n_test=297", "eval.metrics=[mse, kl, elbo, fd, prdc]", "eval.fid_samples=200",
-        "eval.kid_subset_size=50", "train.steps=20", "grid.beta=[1]",
-    ])  # fmt: skip
-    result = run_trial(sweep.trials[0].config, tmp_path / "t", feature_nets=nets)
-    assert result["status"] == "finished"
-    assert result["prdc_k"] == 5 and result["fid_samples"] == 200
-    for key in ("precision", "recall", "coverage"):
-        assert 0 <= result[f"{key}_digits"] <= 1
-    assert result["density_digits"] >= 0 and math.isfinite(result["fd_digits"])
-    note = result["notes"]["prdc"]
-    assert "k=5" in note and "128-d features of fd_digits" in note and "200 generated" in note
