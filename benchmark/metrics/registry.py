@@ -375,11 +375,16 @@ def _load_builtins() -> None:
         register(_declared("fd"))
         register(_declared("prdc"))
         register(_declared("active_units"))
+        register(_declared("disentanglement", "DCI"))
+        register(_declared("disentanglement", "SAP"))
+        register(_declared("disentanglement", "FACTOR_VAE"))
+        register(_declared("disentanglement", "BETA_VAE"))
+        register(_declared("disentanglement", "MODULARITY"))
     finally:
         _loading = False
     _changed()
 
 
-def _declared(module: str) -> Metric:
+def _declared(module: str, name: str = "METRIC") -> Metric:
     # By module path: `benchmark.metrics` re-exports functions named like some modules (mig).
-    return importlib.import_module(f"benchmark.metrics.{module}").METRIC
+    return getattr(importlib.import_module(f"benchmark.metrics.{module}"), name)
