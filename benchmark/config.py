@@ -20,6 +20,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,11 @@ import yaml
 import variants
 import variants.likelihoods
 from benchmark.data import SPECS, DatasetSpec
+from benchmark.metrics import registry as metric_registry
 from benchmark.paths import absolute
 from variants.architectures import ARCHITECTURES
 
 MAX_TRIALS = 500  # larger grids need --yes: a typo such as seed: [0..1000] should not run all night
-METRICS = ("mse", "kl", "elbo", "active_units", "mig", "nll", "fid")
 
 
 def did_you_mean(word: object, choices: list[str] | tuple[str, ...]) -> str:
@@ -173,33 +174,98 @@ class TrainConfig(_Strict):
     )
 
 
-class EvalConfig(_Strict):
-    metrics: list[Literal["mse", "kl", "elbo", "active_units", "mig", "nll", "fid"]] = [
-        "mse", "kl", "elbo", "active_units", "mig"
-    ]  # fmt: skip
+DEFAULT_METRICS = ("mse", "kl", "elbo", "active_units", "mig")
+_log = logging.getLogger("vaebench")
+_warned_renames: set[str] = set()
+
+
+class _EvalBase(_Strict):
+    """The knobs of `eval` shared by all metrics; each metric's own knobs are added from its
+    declaration (`benchmark.metrics.registry`) by `_build_eval_config`."""
+
     batch_size: pydantic.PositiveInt = 500
-    mig_points: pydantic.PositiveInt = 10_000
-    mig_bins: int = pydantic.Field(20, ge=2)
-    nll_k: pydantic.PositiveInt = 100
-    nll_points: pydantic.PositiveInt = 500
     grid_images: pydantic.PositiveInt = 64
     fid_samples: pydantic.PositiveInt = pydantic.Field(
-        2000, description="N: generated samples scored against N real test images (FD, KID, FID)"
-    )
-    kid_subset_size: pydantic.PositiveInt = pydantic.Field(
-        1000, description="KID subset size (torchmetrics default 1000); at most fid_samples"
-    )
-    inception_weights: str | None = pydantic.Field(
-        None,
-        description="weights-inception-2015-12-05-6726825d.pth for fid_inception (default: "
-        "$VAEBENCH_INCEPTION_WEIGHTS, then $TORCH_HOME/hub/checkpoints/)",
+        2000,
+        description="N: generated samples scored against N real test images (fd, prdc); the "
+        "same for every trial of a sweep, since FD's bias depends on N",
     )
 
-    @pydantic.field_validator("inception_weights")
+    @pydantic.field_validator("inception_weights", check_fields=False)
     @classmethod
     def _absolute(cls, v: str | None) -> str | None:
         # Made absolute here, in the driver: a trial runs in a working directory of its own.
         return None if v is None else absolute(v)
+
+    @pydantic.field_validator("metrics", mode="before", check_fields=False)
+    @classmethod
+    def _renamed_metrics(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        renamed = metric_registry.renamed()
+        out = []
+        for name in v:
+            if isinstance(name, str) and name in renamed:
+                if name not in _warned_renames:  # once per process, not once per trial
+                    _warned_renames.add(name)
+                    _log.warning(
+                        "warning: eval.metrics: %r is deprecated; use %r (same results)",
+                        name, renamed[name],
+                    )  # fmt: skip
+                name = renamed[name]
+            if name not in out:
+                out.append(name)
+        return out
+
+    @pydantic.model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        # Knobs added after the registry only enter the dump (and the trial hash) when their
+        # metric is listed or they are set: registering a metric keeps other trials' identity.
+        data = handler(self)
+        owner = metric_registry.knob_owner()
+        fields = type(self).model_fields
+        for key in list(data):
+            metric = owner.get(key)
+            if metric is None or key in metric_registry.LEGACY_KNOBS or metric in self.metrics:
+                continue
+            if getattr(self, key) == fields[key].default:
+                del data[key]
+        return data
+
+
+def _build_eval_config() -> type[_EvalBase]:
+    """EvalConfig from the registry: `metrics` allows the registered names, and every metric's
+    params fields (with their pydantic constraints) become `eval.<field>` knobs."""
+    names = tuple(metric_registry.names())
+    fields: dict[str, Any] = {
+        "metrics": (
+            list[Literal[names]],  # type: ignore[valid-type]
+            pydantic.Field(default_factory=lambda: list(DEFAULT_METRICS)),
+        )
+    }
+    for metric in metric_registry.metrics():
+        for key, info in metric.params.model_fields.items():
+            fields[key] = (info.annotation, info)
+    model = pydantic.create_model("EvalConfig", __base__=_EvalBase, __module__=__name__, **fields)
+    model.__doc__ = (
+        "`eval`: which metrics (eval.metrics, from the metric registry) and their knobs."
+    )
+    return model
+
+
+def _rebuild_eval_config() -> None:
+    """Called on every metric registration: a new EvalConfig, and TrialConfig pointing to it."""
+    global EvalConfig
+    EvalConfig = _build_eval_config()
+    if "TrialConfig" in globals():
+        field = TrialConfig.model_fields["eval"]
+        field.annotation = EvalConfig
+        field.default_factory = EvalConfig
+        TrialConfig.model_rebuild(force=True)
+
+
+EvalConfig = _build_eval_config()
+metric_registry.on_change(_rebuild_eval_config)
 
 
 class LikelihoodChoice(pydantic.BaseModel):
@@ -689,18 +755,9 @@ def _validate_trial(
     why = ARCHITECTURES[config.architecture].check(shape)
     if why:
         raise fail("architecture", why)
-    ev = config.eval
-    if "fid" in ev.metrics and ev.fid_samples > config.dataset.n_test:
-        raise fail("eval.fid_samples", f"{ev.fid_samples} is more than the test split "
-                   f"(dataset.n_test = {config.dataset.n_test}); allowed: <= n_test")  # fmt: skip
-    if "fid" in ev.metrics and not 2 <= ev.kid_subset_size <= ev.fid_samples:
-        raise fail("eval.kid_subset_size", f"{ev.kid_subset_size} is not allowed; allowed: "
-                   f"2 .. eval.fid_samples ({ev.fid_samples})")  # fmt: skip
-    if "fid" in ev.metrics and ev.inception_weights is not None:
-        if not Path(ev.inception_weights).expanduser().is_file():
-            raise fail("eval.inception_weights", f"{ev.inception_weights!r} does not exist; "
-                       "allowed: the path of weights-inception-2015-12-05-6726825d.pth, or "
-                       "null")  # fmt: skip
+    problem = metric_registry.check_trial(config.eval, _metric_setting(config))
+    if problem:
+        raise fail(*problem)
     train_size = config.dataset.train_size()
     if train_size is not None and config.train.batch_size > train_size:
         raise fail(
@@ -708,3 +765,18 @@ def _validate_trial(
             f"{config.train.batch_size} is larger than the train split ({train_size} images)",
         )
     return config
+
+
+def _metric_setting(config: TrialConfig) -> metric_registry.Setting:
+    from benchmark.feature_nets import FEATURE_DIM
+
+    spec = config.dataset.spec
+    return metric_registry.Setting(
+        latent_dim=config.latent_dim,
+        n_test=config.dataset.n_test,
+        dataset=config.dataset.name,
+        has_factors=spec.has_factors,
+        labelled=spec.labelled,
+        continuous_latents=variants.get(config.variant).continuous_latents,
+        feature_dim=FEATURE_DIM,
+    )

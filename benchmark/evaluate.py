@@ -1,41 +1,33 @@
-"""Test-split metrics of a trained variant, in the conventions of docs/design.md.
+"""Test-split metrics of a trained variant: the registered metrics, in registration order
+(conventions: docs/design.md).
 
-- mse: per-pixel squared error between x and `reconstruct(x)` (posterior mean), on [0, 1].
-- kl, recon: batch means in nats (`variants.losses`); elbo = -(recon + kl) with β = 1, so it
-  is comparable across β.
-- active_units: latent dims whose posterior mean varies over the test split (Cov > 0.01).
-- mig: disentanglement_lib's MIG on the mean representation of `mig_points` fresh images whose
-  factor classes are drawn uniformly (only for datasets with ground-truth factors).
-- nll: importance-sampled -log p(x) with `nll_k` samples on the first `nll_points` test images,
-  also as bits/dim.
-- decoder_likelihood (a note): which likelihood p(x|z), and whether recon, elbo, nll and bits/dim
-  are those of a normalised density for this data (`Likelihood.density_note`; e.g. Bernoulli on
-  grey pixels is not); learned likelihood parameters (the Gaussian's σ) are recorded as metrics.
-- fid: `fd_<dataset>` / `kid_<dataset>` in the dataset's domain feature net, and
-  `fid_inception` when the Inception weights are on disk (never mixed; see metrics/fid.py).
+The decoder likelihood adds a note (`decoder_likelihood`): which p(x|z), and whether recon,
+elbo, nll and bits/dim are those of a normalised density for this data (Bernoulli on grey
+pixels is not); learned likelihood parameters (the Gaussian's σ) are recorded as metrics.
+
+Every trial first makes one pass over the test split (mse, recon, kl, elbo and the variant's
+extras; the posterior means for active_units), then computes each metric listed in
+`eval.metrics` (`benchmark.metrics.registry`) from an `EvalContext` that shares what several
+metrics need: the generated samples (fd, prdc), the factor-sampled codes (mig and the other
+factor metrics), the domain features. A metric that is not applicable (no factors, discrete
+latents) gets a "not applicable: ..." note; one that fails gets a "not computed: <reason>" note,
+and the trial keeps every other metric.
 """
 
 from __future__ import annotations
 
 import math
-import time
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
-from benchmark.config import EvalConfig
 from benchmark.data import Dataset
-from benchmark.feature_nets import metric_name as feature_net_metric
-from benchmark.metrics import active_units, mig
-from benchmark.metrics.fid import (
-    domain_fd_note,
-    frechet_distance_and_kid,
-    inception_fid,
-    inception_note,
-    inception_skip_reason,
-    inception_weights,
-)
+from benchmark.metrics import registry
 from variants.base import Variant
+
+FeatureNetOrReason = tuple[torch.nn.Module, dict] | str | None
 
 
 def _batches(x: torch.Tensor, size: int):
@@ -43,11 +35,214 @@ def _batches(x: torch.Tensor, size: int):
         yield slice(start, start + size)
 
 
+@dataclass(frozen=True, eq=False)
+class FactorCodes:
+    """Posterior means of images drawn with uniformly sampled factor classes.
+
+    codes: (N, d) float; factors: (N, F') int64 classes of the factors that vary in the sample
+    (single-valued factors are dropped: their entropy is 0); names: their names; all_names:
+    every factor of the dataset; dropped: the names of the dropped factors.
+    """
+
+    codes: np.ndarray
+    factors: np.ndarray
+    names: tuple[str, ...]
+    all_names: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+
+class EvalContext:
+    """What the metrics of one trial share, each computed at most once (see the module doc)."""
+
+    def __init__(
+        self,
+        model: Variant,
+        data: Dataset,
+        cfg,
+        *,
+        device: torch.device,
+        seed: int,
+        feature_net: FeatureNetOrReason,
+        dataset_name: str,
+    ) -> None:
+        self.model, self.data, self.cfg = model, data, cfg
+        self.device, self.seed = device, seed
+        self.feature_net, self.dataset_name = feature_net, dataset_name
+        self.test_pass: dict[str, float] = {}
+        self.means: torch.Tensor | None = None
+        self._factor_codes: dict[int, FactorCodes] = {}
+
+    def run_test_pass(self) -> None:
+        """mse (per pixel), recon, kl, elbo (nats per image, β = 1) and the variant's extras over
+        the test split, and the posterior means when the latents are continuous."""
+        model, data, cfg = self.model, self.data, self.cfg
+        x_all, y_all = data.x_test, data.y_test
+        n = x_all.shape[0]
+        sq_err = recon = kl = 0.0
+        extras: dict[str, float] = {}
+        means = []
+        for sl in _batches(x_all, cfg.batch_size):
+            x = x_all[sl].to(self.device)
+            y = None if y_all is None else y_all[sl].to(self.device)
+            sq_err += (model.reconstruct(x, y) - x).pow(2).sum().item()
+            out = model.loss(x, y)
+            recon += out.recon.item() * x.shape[0]
+            kl += out.kl.item() * x.shape[0]
+            for key, value in out.extras.items():
+                extras[key] = extras.get(key, 0.0) + float(value) * x.shape[0]
+            if model.continuous_latents:
+                means.append(model.encode(x, y).mean.cpu())
+        pixels = math.prod(data.image_shape)
+        self.test_pass = {
+            "mse": sq_err / (n * pixels),
+            "recon": recon / n,
+            "kl": kl / n,
+            "elbo": -(recon + kl) / n,
+            **{key: total / n for key, total in extras.items()},
+        }
+        self.means = torch.cat(means) if means else None
+
+    @cached_property
+    def _pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        model, data, cfg = self.model, self.data, self.cfg
+        n = cfg.fid_samples
+        real = data.x_test[:n]
+        y = None
+        if model.needs_labels and data.y_test is not None:
+            y = data.y_test[:n].to(self.device)
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 2)
+        fake = torch.cat([
+            model.sample(min(cfg.batch_size, n - start),
+                         None if y is None else y[start : start + cfg.batch_size],
+                         generator=gen).cpu()
+            for start in range(0, n, cfg.batch_size)
+        ]).clamp(0, 1)  # fmt: skip
+        return real, fake
+
+    def image_pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real, fake): the first N = eval.fid_samples test images and N samples from the
+        prior (seed + 2), (N, C, H, W) in [0, 1]. Label-conditioned variants sample with the
+        real images' labels, so both sets have the same class mix."""
+        return self._pair
+
+    @torch.no_grad()
+    def domain_features(self, images: torch.Tensor) -> np.ndarray:
+        """(N, D) float64 features of `images` in the dataset's domain feature net, as FD sees
+        them (`benchmark.metrics.fid.DomainFeatures`); raises Unavailable without a net."""
+        from benchmark.metrics.fid import DEFAULT_BATCH_SIZE, DomainFeatures
+
+        if not isinstance(self.feature_net, tuple):
+            raise registry.Unavailable(self.feature_net or "no domain feature net")
+        adapter = DomainFeatures(self.feature_net[0])
+        param = next(adapter.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        return torch.cat([
+            adapter(images[sl].float().to(device)).cpu()
+            for sl in _batches(images, DEFAULT_BATCH_SIZE)
+        ]).numpy()  # fmt: skip
+
+    def ground_truth(self):
+        """The dataset's factor grid (see `ground_truth_of`), for disentanglement_lib's
+        protocol: observations drawn for chosen factor classes."""
+        return ground_truth_of(self.data)
+
+    def ground_truth_names(self) -> tuple[str, ...]:
+        """Names of the factors the sampled scores see (single-valued ones dropped)."""
+        grid = self.ground_truth()
+        return tuple(self.data.factor_names[j] for j in grid.varying)
+
+    def representation(self):
+        """Images -> (n, d) posterior means of the model (disentanglement_lib's `mean`);
+        raises ValueError for label-conditioned or discrete-latent variants."""
+        from benchmark.metrics.ground_truth import posterior_means
+
+        return posterior_means(self.model, self.device)
+
+    @torch.no_grad()
+    def factor_codes(self, n: int) -> FactorCodes:
+        """Posterior means of n images whose factor classes are drawn uniformly
+        (`np.random.default_rng(seed)`), with single-valued factors dropped; raises Unavailable
+        when no factor varies."""
+        if n in self._factor_codes:
+            return self._factor_codes[n]
+        data, model = self.data, self.model
+        imgs, factors = data.sample_factors(n, np.random.default_rng(self.seed))
+        labels = None
+        if data.label_factor is not None:
+            labels = torch.from_numpy(factors[:, data.label_factor])
+        codes = torch.cat([
+            model.encode(imgs[sl].to(self.device),
+                         None if labels is None else labels[sl].to(self.device)).mean.cpu()
+            for sl in _batches(imgs, 1000)
+        ])  # fmt: skip
+        factors = np.asarray(factors)
+        names = tuple(data.factor_names)
+        varies = [j for j in range(factors.shape[1]) if np.any(factors[:, j] != factors[0, j])]
+        if not varies:
+            raise registry.Unavailable(f"no factor varies over the {n} sampled images")
+        keep = factors if len(varies) == factors.shape[1] else factors[:, varies]
+        result = FactorCodes(
+            codes=codes.numpy(),
+            factors=keep,
+            names=tuple(names[j] for j in varies),
+            all_names=names,
+            dropped=tuple(names[j] for j in range(len(names)) if j not in varies),
+        )
+        self._factor_codes[n] = result
+        return result
+
+
+@dataclass(frozen=True, eq=False)
+class _NpzObserve:
+    """Images of chosen factor classes from the real dSprites npz (the FactorGrid's observe)."""
+
+    sampler: object
+
+    def __call__(self, classes: np.ndarray) -> torch.Tensor:
+        from benchmark.data.dsprites import _read_images, _to_tensor
+
+        s = self.sampler
+        rows = s.lookup[np.ravel_multi_index(tuple(np.asarray(classes).T), s.factor_sizes)]
+        return _to_tensor(_read_images(s.path, rows, s.resolution))
+
+
+def ground_truth_of(data: Dataset):
+    """The dataset's factor grid as a `benchmark.metrics.ground_truth.FactorGrid` (observations
+    of chosen factor classes, single-valued factors dropped), for the sampled scores; raises
+    Unavailable for a dataset without one."""
+    from benchmark.data.dsprites import NpzSampler, RendererSampler
+    from benchmark.metrics.ground_truth import FactorGrid, dsprites_like
+
+    sampler = data.sample_factors
+    if isinstance(sampler, RendererSampler):
+        return dsprites_like(sampler.resolution)
+    if isinstance(sampler, NpzSampler):
+        return FactorGrid(tuple(sampler.factor_sizes), _NpzObserve(sampler))
+    raise registry.Unavailable(f"{data.name} has no factor grid to draw observations from")
+
+
+def not_applicable(metric: registry.Metric, ctx: EvalContext) -> str | None:
+    """Why `metric` does not apply to this model and dataset, or None."""
+    needs = metric.needs
+    if needs.continuous_latents and not ctx.model.continuous_latents:
+        return f"{ctx.model.name} has discrete latents"
+    if needs.factors and ctx.data.sample_factors is None:
+        return f"{ctx.data.name} has no ground-truth factors"
+    if needs.labels and ctx.data.y_test is None:
+        return f"{ctx.data.name} has no labels"
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
 @torch.no_grad()
 def evaluate(
     model: Variant,
     data: Dataset,
-    cfg: EvalConfig,
+    cfg,
     *,
     device: torch.device,
     seed: int,
@@ -56,87 +251,43 @@ def evaluate(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Returns (metrics, notes): numbers to log, and strings saying how each was obtained.
 
-    `feature_net` is the dataset's domain feature net and its cache record, for `fd_<dataset>`,
-    or a string saying why there is none; `dataset_name` (default: data.name) is the <dataset>.
+    `cfg` is the trial's `EvalConfig`. `feature_net` is the dataset's domain feature net and its
+    cache record, for `fd_<dataset>` and `prdc`, or a string saying why there is none;
+    `dataset_name` (default: data.name) is the <dataset>. A metric that raises is recorded in
+    the notes as "not computed: <first line of the error>"; nothing else is lost.
     """
     model.eval()
     torch.manual_seed(seed + 1)  # the one-sample ELBO draws noise: make it repeatable
-    x_all, y_all = data.x_test, data.y_test
-    n = x_all.shape[0]
-    continuous = model.continuous_latents
-    sq_err = recon = kl = 0.0
-    extras: dict[str, float] = {}
-    means = []
-    for sl in _batches(x_all, cfg.batch_size):
-        x = x_all[sl].to(device)
-        y = None if y_all is None else y_all[sl].to(device)
-        sq_err += (model.reconstruct(x, y) - x).pow(2).sum().item()
-        out = model.loss(x, y)
-        recon += out.recon.item() * x.shape[0]
-        kl += out.kl.item() * x.shape[0]
-        for key, value in out.extras.items():
-            extras[key] = extras.get(key, 0.0) + float(value) * x.shape[0]
-        if continuous:
-            means.append(model.encode(x, y).mean.cpu())
-    pixels = math.prod(data.image_shape)
-    metrics = {
-        "mse": sq_err / (n * pixels),
-        "recon": recon / n,
-        "kl": kl / n,
-        "elbo": -(recon + kl) / n,
-        **{key: total / n for key, total in extras.items()},
-    }
-    notes = {"eval_points": str(n), **model.notes()}
-    normalised = _likelihood_notes(model, x_all, metrics, notes)
-    if "fid" in cfg.metrics:
-        quality, quality_notes = image_quality(
-            model, data, cfg, device, seed, feature_net, dataset_name or data.name
-        )
-        metrics.update(quality)
-        notes.update(quality_notes)
-    if not continuous:
-        for key in ("mig", "active_units", "nll"):
-            notes.setdefault(key, f"not applicable: {model.name} has discrete latents")
-        return metrics, notes
-    metrics["active_units"] = float(active_units(torch.cat(means)))
-    notes["representation"] = model.representation
-
-    if "mig" in cfg.metrics:
-        if data.sample_factors is None:
-            notes["mig"] = f"not applicable: {data.name} has no ground-truth factors"
-        else:
-            imgs, factors = data.sample_factors(cfg.mig_points, np.random.default_rng(seed))
-            labels = None
-            if data.label_factor is not None:
-                labels = torch.from_numpy(factors[:, data.label_factor])
-            codes = torch.cat([
-                model.encode(imgs[sl].to(device), None if labels is None else labels[sl].to(device))
-                .mean.cpu()
-                for sl in _batches(imgs, 1000)
-            ])  # fmt: skip
-            metrics["mig"] = mig(codes.numpy(), factors, n_bins=cfg.mig_bins)
-            metrics["mig_num_points"] = float(cfg.mig_points)
-            metrics["mig_bins"] = float(cfg.mig_bins)
-            notes["mig"] = (
-                f"disentanglement_lib MIG on posterior means of {cfg.mig_points} images with "
-                f"uniformly drawn factor classes ({', '.join(data.factor_names)}), "
-                f"{cfg.mig_bins} bins"
-            )
-            notes["mig_representation"] = model.representation
-
-    if "nll" in cfg.metrics:
-        x = x_all[: cfg.nll_points].to(device)
-        y = None if y_all is None else y_all[: cfg.nll_points].to(device)
-        log_px = torch.cat([
-            model.log_likelihood(x[sl], None if y is None else y[sl], k=cfg.nll_k)
-            for sl in _batches(x, 50)
-        ])  # fmt: skip
-        metrics["nll"] = -log_px.mean().item()
-        metrics["bits_per_dim"] = metrics["nll"] / (pixels * math.log(2))
-        metrics["nll_k"] = float(cfg.nll_k)
-        notes["nll"] = f"importance sampling, k={cfg.nll_k}, first {x.shape[0]} test images"
-        if not normalised:
-            notes["nll"] += "; not a normalised density for grey pixels"
+    ctx = EvalContext(
+        model, data, cfg, device=device, seed=seed, feature_net=feature_net,
+        dataset_name=dataset_name or data.name,
+    )  # fmt: skip
+    ctx.run_test_pass()
+    metrics = dict(ctx.test_pass)
+    notes = {"eval_points": str(data.x_test.shape[0]), **model.notes()}
+    normalised = _likelihood_notes(model, data.x_test, metrics, notes)
+    if model.continuous_latents:
+        notes["representation"] = model.representation
+    chosen = {m.name for m in registry.selected(cfg)}
+    for metric in registry.metrics():
+        why = not_applicable(metric, ctx)
+        if why is not None and metric.needs.continuous_latents and not model.continuous_latents:
+            # Said for every such metric, listed or not: the table's notes explain the gap.
+            notes.setdefault(metric.note_key, f"not applicable: {why}")
+        if metric.name not in chosen:
+            continue
+        if why is not None:
+            notes.setdefault(metric.note_key, f"not applicable: {why}")
+            continue
+        try:
+            values, metric_notes = metric.compute(ctx, metric.params_of(cfg))
+        except Exception as e:  # noqa: BLE001 - one metric must not cost the trial the others
+            notes[metric.note_key] = f"not computed: {_first_line(e)}"
+            continue
+        metrics.update(values)
+        notes.update(metric_notes)
+    if not normalised and "nll" in notes and not notes["nll"].startswith("not "):
+        notes["nll"] += "; not a normalised density for grey pixels"
     return metrics, notes
 
 
@@ -155,54 +306,20 @@ def _likelihood_notes(
     return normalised
 
 
-FeatureNetOrReason = tuple[torch.nn.Module, dict] | str | None
-
-
 def image_quality(
     model: Variant,
     data: Dataset,
-    cfg: EvalConfig,
+    cfg,
     device: torch.device,
     seed: int,
     feature_net: FeatureNetOrReason,
     dataset_name: str,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """FD/KID in the domain net's features (`fd_<dataset>`, `kid_<dataset>`) and, when its
-    weights are on disk, Inception FID (`fid_inception`): N = cfg.fid_samples samples from the
-    prior against the first N test images. Label-conditioned variants sample with those test
-    images' labels, so both sets have the same class mix."""
-    n = cfg.fid_samples
-    real = data.x_test[:n]
-    y = data.y_test[:n].to(device) if model.needs_labels and data.y_test is not None else None
-    gen = torch.Generator(device=device).manual_seed(seed + 2)
-    fake = torch.cat([
-        model.sample(min(cfg.batch_size, n - start),
-                     None if y is None else y[start : start + cfg.batch_size], generator=gen).cpu()
-        for start in range(0, n, cfg.batch_size)
-    ]).clamp(0, 1)  # fmt: skip
-    metrics: dict[str, float] = {"fid_samples": float(n)}
-    notes: dict[str, str] = {}
-    name = feature_net_metric(dataset_name)
-    t0 = time.perf_counter()
-    if isinstance(feature_net, tuple):
-        net, info = feature_net
-        scores = frechet_distance_and_kid(
-            real, fake, net, kid_subset_size=cfg.kid_subset_size, seed=seed
-        )
-        metrics[name] = scores["fd"]
-        metrics["kid_" + dataset_name] = scores["kid_mean"]
-        metrics["kid_" + dataset_name + "_std"] = scores["kid_std"]
-        notes["fid"] = domain_fd_note(name, n, info) + (
-            f"; KID: {scores['kid_subsets']} subsets of {scores['kid_subset_size']}"
-        )
-    else:
-        notes["fid"] = f"{name} not computed: {feature_net or 'no domain feature net'}"
-    skip = inception_skip_reason(cfg.inception_weights)
-    if skip is None:
-        weights = inception_weights(cfg.inception_weights)
-        metrics["fid_inception"] = inception_fid(real, fake, weights)["fd"]
-        notes["fid_inception"] = inception_note(n)
-    else:
-        notes["fid_inception"] = skip
-    metrics["fid_seconds"] = time.perf_counter() - t0
-    return metrics, notes
+    """The `fd` metric alone (for `benchmark.perf`): FD/KID in the domain net's features and,
+    when its weights are on disk, Inception FID; see `benchmark.metrics.fd`."""
+    ctx = EvalContext(
+        model, data, cfg, device=device, seed=seed, feature_net=feature_net,
+        dataset_name=dataset_name,
+    )  # fmt: skip
+    metric = registry.get("fd")
+    return metric.compute(ctx, metric.params_of(cfg))

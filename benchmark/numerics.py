@@ -59,7 +59,7 @@ _TINY = {
 _VARIANT_PARAMS = {"vqvae": {"prior_steps": 4}, "iwae": {"k": 3}}
 # The committed FD net is for 32 px; N must exceed its 128 feature dimensions.
 _FD = {"dataset": {"resolution": 32, "n_train": 256, "n_test": 160},
-       "eval": {"metrics": ["mse", "fid"], "fid_samples": 150, "kid_subset_size": 50}}  # fmt: skip
+       "eval": {"metrics": ["mse", "fd"], "fid_samples": 150, "kid_subset_size": 50}}  # fmt: skip
 _DATASETS = {"fashion_mnist": {"name": "fashion_mnist", "resolution": 32, "n_train": None,
                                "n_test": 2000}}  # fmt: skip
 

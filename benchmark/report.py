@@ -28,37 +28,25 @@ from mlflow.tracking import MlflowClient
 
 from benchmark.config import ConfigError, load_sweep
 from benchmark.metric_names import from_mlflow
+from benchmark.metrics import registry as metric_registry
 from benchmark.stats import Summary, mark_best, summarize
 from benchmark.tracking import TAG, default_tracking_uri
 
 REPO = Path(__file__).resolve().parent.parent
 
-# column → (header, format); the order is the table's column order.
-METRICS: dict[str, tuple[str, str]] = {
-    "mse": ("MSE", ".4f"),
-    "kl": ("KL (nats)", ".2f"),
-    "elbo": ("ELBO (nats)", ".1f"),
-    "nll": ("NLL (nats)", ".1f"),
-    "bits_per_dim": ("NLL (bits/dim)", ".3f"),
+# Columns of the run itself, after the metrics' columns (which come from the metric registry).
+RUN_COLUMNS: dict[str, tuple[str, str]] = {
     "likelihood_sigma": ("σ of p(x|z)", ".3f"),
-    "mig": ("MIG", ".3f"),
-    # fd_<dataset>, kid_<dataset> and fid_inception are inserted here (see `metric_columns`).
-    "active_units": ("Active units", ".1f"),
     "n_params": ("Parameters", ",.0f"),
     "train_seconds": ("Train time (s)", ".0f"),
 }
-# Which way is better, for marking the best entry of a column (None: a trade-off, no marking).
-DIRECTIONS: dict[str, str | None] = {
-    "mse": "lower", "kl": None, "elbo": "higher", "nll": "lower", "mig": "higher",
-    "active_units": None, "n_params": None, "train_seconds": None,
-}  # fmt: skip
 
 
 def direction(m: str) -> str | None:
-    """'lower', 'higher' or None for metric column `m` (FD, KID and FID: lower)."""
-    if IMAGE_QUALITY.match(m):
-        return "lower"
-    return DIRECTIONS.get(m)
+    """'lower', 'higher' or None (a trade-off: no best is marked) for column `m`, from the
+    metric's declaration; the run's own columns (size, time) have none."""
+    found = metric_registry.column_of(m)
+    return found[1].better if found else None
 
 
 NO_SPREAD = {"n_params"}  # the same for every seed: a ± 0 would be noise
@@ -67,38 +55,45 @@ HEADERS = {"beta": "β", "latent_dim": "Latent dim", "seed": "Seed", "dataset.na
 # MLflow stores an infinity as ±sys.float_info.max (1.797e308): read back, that is not a number.
 NOT_A_VALUE = 1e308
 IMAGE_QUALITY = re.compile(r"^(fd_\w+|kid_\w+|fid_inception)$")
+NA_REASON_CHARS = 80  # a "n/a (reason)" cell is cut here; the trial's notes keep the whole line
 
 
 def metric_columns(columns) -> list[str]:
-    """The table's metric columns in order; image-quality columns follow MIG, one per feature
-    network (each named by it), so scores of different networks never share a column."""
-    quality = sorted(
-        c for c in columns
-        if IMAGE_QUALITY.match(c) and not c.endswith("_std") and c != "fid_seconds"
-    )  # fmt: skip
-    out = []
-    for m in METRICS:
-        out.append(m)
-        if m == "mig":
-            out += quality
-    return [m for m in out if m in columns]
+    """The table's metric columns present in `columns`, in the registry's order (a templated
+    column such as fd_<dataset> gives one column per feature network, sorted, so scores of
+    different networks never share a column), then the run's own columns."""
+    present = list(dict.fromkeys(columns))
+    out: list[str] = []
+    for metric in metric_registry.metrics():
+        for col in metric.columns:
+            out += sorted(c for c in present if col.matches(c) and c not in out)
+    return out + [c for c in RUN_COLUMNS if c in present]
 
 
 def metric_format(m: str, n: int | None = None, nets: list[str] = ()) -> tuple[str, str]:
     """(column header, number format); image-quality headers name their feature network and
     the number N of generated (and real) images, so no one compares across scales unawares."""
-    if m in METRICS:
-        return METRICS[m]
-    size = f", N={n}" if n else ""
-    if nets and m.startswith(("fd_", "kid_")):
-        # FD values are comparable only within one feature net: the header names it.
-        size = f", net {'/'.join(nets)}{size}" + (" — NOT one scale" if len(nets) > 1 else "")
-    if m == "fid_inception":
-        return f"FID (Inception{size})", ".1f"
-    kind, _, dataset = m.partition("_")
-    if kind == "fd":
-        return f"FD ({m}{size})", ".1f"
-    return f"KID (kid_{dataset}{size})", ".2f"
+    if m in RUN_COLUMNS:
+        return RUN_COLUMNS[m]
+    found = metric_registry.column_of(m)
+    if found is None:
+        return m, ".4g"
+    net = ""
+    if nets and "{dataset}" in found[1].key:
+        # Values in a feature net are comparable only within that net: the header names it.
+        net = f"{'/'.join(nets)}" + (" — NOT one scale" if len(nets) > 1 else "")
+    return found[1].header_for(m, n, net), found[1].fmt
+
+
+def _spread(m: str) -> bool:
+    found = metric_registry.column_of(m)
+    return m not in NO_SPREAD and (found is None or found[1].spread)
+
+
+def _note_keys(metric: metric_registry.Metric, key: str | None = None) -> list[str]:
+    # Runs logged before a rename carry the metric's old note key (e.g. note.fid for fd).
+    key = key or metric.note_key
+    return [key] + ([*metric.deprecated_names] if key == metric.note_key else [])
 
 
 def _fid_samples(runs: pd.DataFrame) -> int | None:
@@ -201,7 +196,7 @@ def _requested(runs: pd.DataFrame) -> set[str]:
     if "eval_metrics" not in runs.columns:
         return set()
     names = {m for text in runs["eval_metrics"].dropna() for m in str(text).split(",")}
-    return names & set(METRICS)
+    return names & {c for c in _declared_columns()}
 
 
 def aggregate(sr: SweepRuns) -> pd.DataFrame:
@@ -209,7 +204,7 @@ def aggregate(sr: SweepRuns) -> pd.DataFrame:
     Student-t interval of the mean over finished seeds (`benchmark.stats.summarize`)."""
     keys = [a for a in sr.axes if a != "seed" and a in sr.runs.columns]
     df = sr.runs
-    metrics = metric_columns(df.columns)
+    metrics = metric_columns([*df.columns, *_declared_columns()])
     groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
     out = []
     for key, g in groups:
@@ -221,9 +216,11 @@ def aggregate(sr: SweepRuns) -> pd.DataFrame:
         bad = g[g["status"] != "finished"]["status"].value_counts()
         row["not_finished"] = ", ".join(f"{n} {s}" for s, n in bad.items())
         for m in metrics:
-            s = summarize(ok[m].dropna().tolist())
+            s = summarize(ok[m].dropna().tolist() if m in ok.columns else [])
             row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_n"] = s.mean, s.std, s.n
             row[f"{m}_ci_low"], row[f"{m}_ci_high"] = s.low, s.high
+            if not s.n:
+                row[f"{m}_na"] = _not_computed(ok, m)
         out.append(row)
     return pd.DataFrame(out)
 
@@ -235,10 +232,35 @@ def _summary(r: pd.Series, m: str) -> Summary:
                    get("ci_high"))  # fmt: skip
 
 
-def _cell(s: Summary, fmt: str, spread: bool = True, mark: str = "") -> str:
-    """'mean ± std [low, high]' (the 95% t-interval), '*' best, '†' tied with the best."""
+def _declared_columns() -> list[str]:
+    """Each metric's main column (keyed like the metric's note), a candidate for the table even
+    when no run has a value, so that a metric that was not applicable or failed shows as n/a."""
+    return [c.key for m in metric_registry.metrics() for c in m.columns if c.key == m.note_key]
+
+
+def _not_computed(runs: pd.DataFrame, column: str) -> str:
+    """Why `column` has no value in these (finished) runs: the owning metric's
+    "not computed: <reason>" note, shortened; "" when none says so."""
+    found = metric_registry.column_of(column)
+    if found is None or runs.empty:
+        return ""
+    reasons = set()
+    for key in _note_keys(found[0]):
+        col = f"note.{key}"
+        if col in runs.columns:
+            reasons |= {
+                t.removeprefix("not computed: ") for t in runs[col].dropna()
+                if isinstance(t, str) and t.startswith("not computed: ")
+            }  # fmt: skip
+    text = "; ".join(sorted(reasons))
+    return text if len(text) <= NA_REASON_CHARS else text[: NA_REASON_CHARS - 1] + "…"
+
+
+def _cell(s: Summary, fmt: str, spread: bool = True, mark: str = "", na_reason: str = "") -> str:
+    """'mean ± std [low, high]' (the 95% t-interval), '*' best, '†' tied with the best;
+    'n/a (reason)' when the metric could not be computed."""
     if not _shown(s.mean):
-        return "n/a"
+        return f"n/a ({na_reason})" if na_reason else "n/a"
     text = format(s.mean, fmt)
     if spread and _shown(s.std) and _shown(s.low) and _shown(s.high):
         text += f" ± {format(s.std, fmt)} [{format(s.low, fmt)}, {format(s.high, fmt)}]"
@@ -254,9 +276,10 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
     keys = [a for a in sr.axes if a != "seed" and a in agg.columns]
     requested = _requested(sr.runs)
     metrics = [
-        m for m in metric_columns([*sr.runs.columns, *METRICS])
+        m for m in metric_columns([*sr.runs.columns, *_declared_columns()])
         if (f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any())
         or f"note.{m}" in sr.runs.columns or m in requested
+        or (f"{m}_na" in agg.columns and (agg[f"{m}_na"].fillna("") != "").any())
     ]  # fmt: skip
     n = _fid_samples(sr.runs)
     nets = feature_nets(sr.runs)
@@ -279,7 +302,8 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
             cells += [r["not_finished"] or "–"] * len(metrics)
         else:
             cells += [
-                _cell(_summary(r, m), metric_format(m)[1], m not in NO_SPREAD, marks[m][i])
+                _cell(_summary(r, m), metric_format(m)[1], _spread(m), marks[m][i],
+                      r.get(f"{m}_na", "") if isinstance(r.get(f"{m}_na", ""), str) else "")
                 for m in metrics
             ]
         seeds = f"{r['n_finished']}/{r['n_trials']}"
@@ -308,9 +332,12 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
     train = f"{first['steps']} steps, batch {first['batch_size']}, Adam lr {first['lr']}"
     datasets = "; ".join(sorted(set(runs["dataset"]) - {""})) or "unknown"
     prints = ", ".join(sorted(set(runs["dataset_fingerprint"]) - {""}))
-    mig_notes = _notes(runs, "mig") or "not computed"
-    fid_notes = _notes(runs, "fid") or "not computed in this sweep"
-    inception = _notes(runs, "fid_inception")
+    metric_lines = []
+    for metric in metric_registry.metrics():
+        for label, key, absent in metric.provenance:
+            text = "; ".join(filter(None, (_notes(runs, k) for k in _note_keys(metric, key))))
+            if text or absent is not None:
+                metric_lines.append((label, text or absent))
     warmup = "; ".join(
         f"{v}: {text}" for v, g in runs.groupby("variant", sort=False)
         for text in [_notes(g, "kl_warmup")] if text
@@ -325,9 +352,7 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
                        + ("; † not a normalised density for grey pixels where the likelihood is "
                           "Bernoulli" if NOT_A_DENSITY in _notes(runs, "decoder_likelihood")
                           else "")),
-        ("MIG", mig_notes),
-        ("FD / KID", fid_notes),
-        *([("FID (Inception)", inception)] if inception else []),
+        *metric_lines,
         *([("KL warm-up not over", warmup)] if warmup else []),
         ("Machine", f"{p.get('machine', '?')}; devices: {', '.join(sorted(set(runs['device']) - {''}))}"),  # noqa: E501
         ("Date", p.get("date", "?")),
@@ -361,7 +386,7 @@ def _numerics(parent: dict[str, str]) -> str:
 
 def feature_nets(runs: pd.DataFrame) -> list[str]:
     """Short weight hashes of the FD feature nets the trials used (from their FD notes)."""
-    return sorted(set(re.findall(r"net ([0-9a-f]{8})", _notes(runs, "fid"))))
+    return sorted(set(re.findall(r"net ([0-9a-f]{8})", _notes(runs, "fd") + _notes(runs, "fid"))))
 
 
 def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
@@ -376,20 +401,25 @@ def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-SHARED_NOTES = {
-    "eval_points", "mig", "mig_representation", "fid", "fid_inception", "nll", "kl_warmup",
-    "decoder_likelihood",
-}  # fmt: skip
 NOT_A_DENSITY = "not a normalised density for grey pixels"
 DENSITY_HEADERS = {"ELBO (nats)", "NLL (nats)", "NLL (bits/dim)"}
 LIKELIHOOD_SCALED = {"elbo", "nll", "bits_per_dim"}
+def _shared_notes() -> set[str]:
+    """Note keys shown in the provenance lines (or the metric cells), not as variant notes."""
+    keys = {"eval_points", "mig_representation", "kl_warmup", "decoder_likelihood"}
+    for m in metric_registry.metrics():
+        # Notes of the always-computed metrics (kl, elbo, ...) come from the variants.
+        keys |= {*m.deprecated_names, *(key for _, key, _ in m.provenance)}
+        keys |= set() if m.always else {m.note_key}
+    return keys
 
 
 def _variant_notes(sr: SweepRuns) -> list[str]:
     """Per-variant notes (e.g. VQ-VAE's constant KL), one line each, deduplicated."""
     runs = sr.runs
     out = []
-    cols = [c for c in runs.columns if c.startswith("note.") and c[5:] not in SHARED_NOTES]
+    shared = _shared_notes()
+    cols = [c for c in runs.columns if c.startswith("note.") and c[5:] not in shared]
     for variant, g in runs.groupby("variant", sort=False):
         for col in cols:
             for text in sorted(set(g[col].dropna()) - {"", "posterior mean"}):

@@ -111,6 +111,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--list-variants", action="store_true",
         help="print each variant with a one-line description and its parameters, then exit",
     )  # fmt: skip
+    p.add_argument(
+        "--list-metrics", action="store_true",
+        help="print every metric (eval.metrics) with its description, needs and parameters",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -151,6 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.plan import variant_listing
 
         print(variant_listing())
+        return 0
+    if args.list_metrics:
+        from benchmark.config import EvalConfig
+        from benchmark.metrics import registry
+
+        defaults = EvalConfig().model_dump()
+        print("\n".join(registry.describe(m, defaults) for m in registry.metrics()))
         return 0
     if not args.sweep:
         return _fail("no sweep file given; e.g. python -m benchmark.run sweeps/smoke.yaml")
@@ -209,12 +220,13 @@ def prepare_feature_nets(sweep, cache_root: Path) -> None:
     before any trial starts: trials only load it, so concurrent trials never race to train it."""
     from benchmark.data import SPECS
     from benchmark.feature_nets import load_or_train
+    from benchmark.metrics.registry import needs_feature_net
 
     seen = set()
     for t in sweep.trials:
         d = t.config.dataset
         spec = SPECS[d.name]
-        if "fid" not in t.config.eval.metrics or not (spec.labelled or spec.has_factors):
+        if not needs_feature_net(t.config.eval) or not (spec.labelled or spec.has_factors):
             continue
         key = (d.name, spec.check_resolution(d.resolution), d.data_root)
         if key not in seen:

@@ -27,6 +27,7 @@ from benchmark.evaluate import evaluate
 from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.image_grids import labelled_grid
 from benchmark.manifest import pick_device, versions
+from benchmark.metrics import registry as metric_registry
 from benchmark.train import Diverged, kl_weight, train
 
 Report = Callable[[dict[str, Any]], None]
@@ -178,7 +179,7 @@ def run_trial(
     t1 = time.perf_counter()
     name = config.dataset.name  # the config's name: data.name may say "dsprites_like"
     feature_net = None
-    if "fid" in config.eval.metrics:
+    if metric_registry.needs_feature_net(config.eval):
         feature_net = _feature_net(name, data.image_shape[1], feature_nets)
     metrics, notes = evaluate(
         model, data, config.eval, device=dev, seed=config.seed, feature_net=feature_net,

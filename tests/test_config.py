@@ -113,7 +113,7 @@ BAD = [
         "missing Inception weights file",
         (
             "  train: {steps: 10, batch_size: 8}",
-            "  train: {steps: 10, batch_size: 8}\n  eval: {metrics: [mse, fid], fid_samples: 50, "
+            "  train: {steps: 10, batch_size: 8}\n  eval: {metrics: [mse, fd], fid_samples: 50, "
             "kid_subset_size: 10, inception_weights: /no/inception.pth}",
         ),
         "base.eval.inception_weights",

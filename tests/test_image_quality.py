@@ -13,7 +13,7 @@ from benchmark.trial import run_trial
 
 DIGITS = [
     "dataset.name=digits", "dataset.resolution=8", "dataset.n_train=null",
-    "dataset.n_test=297", "eval.metrics=[mse, kl, elbo, fid]", "eval.fid_samples=200",
+    "dataset.n_test=297", "eval.metrics=[mse, kl, elbo, fd]", "eval.fid_samples=200",
     "eval.kid_subset_size=50", "train.steps=40", "seed=0", "grid.beta=[1]",
 ]  # fmt: skip
 
@@ -40,8 +40,8 @@ def test_trial_scores_fd_and_kid_with_the_cached_domain_net(config, feature_nets
     assert result["fd_digits"] > 0 and math.isfinite(result["kid_digits"])
     assert result["kid_digits_std"] >= 0
     notes = result["notes"]
-    assert "fd_digits" in notes["fid"] and "200 generated vs 200 real" in notes["fid"]
-    assert "test accuracy" in notes["fid"] and "resize: none" in notes["fid"]
+    assert "fd_digits" in notes["fd"] and "200 generated vs 200 real" in notes["fd"]
+    assert "test accuracy" in notes["fd"] and "resize: none" in notes["fd"]
     # No Inception weights here: recorded as a skip with the how-to, never a number or a crash.
     assert "fid_inception" not in result
     assert notes["fid_inception"].startswith("fid_inception skipped:")
@@ -51,12 +51,25 @@ def test_trial_scores_fd_and_kid_with_the_cached_domain_net(config, feature_nets
     assert again["kid_digits"] == result["kid_digits"]
 
 
+def test_prdc_in_a_trial_uses_the_fd_feature_net_and_n(feature_nets, tmp_path):
+    over = [o.replace("fd]", "fd, prdc]") for o in DIGITS]
+    config = load_sweep("sweeps/smoke.yaml", overrides=over).trials[0].config
+    result = run_trial(config, tmp_path / "t", feature_nets=feature_nets)
+    assert result["status"] == "finished"
+    assert result["prdc_k"] == 5 and result["fid_samples"] == 200
+    for key in ("precision", "recall", "coverage"):
+        assert 0 <= result[f"{key}_digits"] <= 1
+    assert result["density_digits"] >= 0 and math.isfinite(result["fd_digits"])
+    note = result["notes"]["prdc"]
+    assert "k=5" in note and "128-d features of fd_digits" in note and "200 generated" in note
+
+
 def test_missing_feature_net_is_a_note_not_a_crash(config, tmp_path):
     result = run_trial(config, tmp_path / "t", feature_nets=tmp_path / "no-nets")
     assert result["status"] == "finished"
     assert "fd_digits" not in result
-    assert result["notes"]["fid"].startswith("fd_digits not computed")
-    assert "python -m benchmark.feature_nets --dataset digits" in result["notes"]["fid"]
+    assert result["notes"]["fd"].startswith("fd_digits not computed")
+    assert "python -m benchmark.feature_nets --dataset digits" in result["notes"]["fd"]
 
 
 def test_fid_samples_must_fit_the_test_split():

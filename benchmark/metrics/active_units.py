@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from benchmark.metrics.arrays import to_numpy
+from benchmark.metrics.registry import Column, Metric, Needs
 
 __all__ = ["active_units", "latent_variances"]
 
@@ -55,3 +56,28 @@ def active_units(means, threshold: float = 0.01) -> int:
     ):
         raise ValueError(f"threshold must be a finite non-negative number, got {threshold!r}")
     return int(np.count_nonzero(latent_variances(means) > threshold))
+
+
+def _compute(ctx, params) -> tuple[dict[str, float], dict[str, str]]:
+    return {"active_units": float(active_units(ctx.means))}, {}
+
+
+def _check(params, eval_config, setting) -> tuple[str, str] | None:
+    if setting.n_test < 2:
+        return "dataset.n_test", (
+            f"{setting.n_test} test image is too few for active_units (a variance); allowed: >= 2"
+        )
+    return None
+
+
+METRIC = Metric(
+    name="active_units",
+    description="latent dims whose posterior mean varies over the test split (Cov > 0.01; "
+    "Burda et al. 2016, arXiv:1509.00519)",
+    # No better direction: more active units is not better in itself (a trade-off with KL).
+    columns=(Column("active_units", "Active units", ".1f"),),
+    compute=_compute,
+    needs=Needs(continuous_latents=True),
+    always=True,
+    check=_check,
+)

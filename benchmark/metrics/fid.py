@@ -156,7 +156,7 @@ def frechet_distance_and_kid(
         torch.manual_seed(seed)
         kid_mean, kid_std = kid.compute()
     return {
-        "fd": float(fd),
+        "fd": _non_negative(float(fd)),
         "kid_mean": float(kid_mean),
         "kid_std": float(kid_std),
         "n": n,
@@ -262,7 +262,13 @@ def inception_fid(
         feature=2048, feature_extractor_weights_path=str(weights), normalize=True
     )
     _feed([fid], real, fake, batch_size)
-    return {"fd": float(fid.compute()), "n": len(real)}
+    return {"fd": _non_negative(float(fid.compute())), "n": len(real)}
+
+
+def _non_negative(fd: float) -> float:
+    # A Fréchet distance is >= 0; the matrix square root's round-off can make it slightly
+    # negative for near-identical sets (about -1e-3 at N = 2..10 in 128-d features).
+    return max(fd, 0.0)
 
 
 def inception_note(n: int) -> str:
