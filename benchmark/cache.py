@@ -93,3 +93,13 @@ def identities(sweep) -> dict[int, str]:
     """Trial index → identity, for every trial of `sweep`."""
     pinned = code_is_pinned()
     return {t.index: identity(t.config, pinned) for t in sweep.trials}
+
+
+def sweep_numerics(configs) -> dict[str, str]:
+    """Probe → digest for a sweep's configs, as `sweep.json` records them: the pins in a clean
+    checkout, else the digests measured now (so a sweep made by edited code can never pass for
+    one made under the pins)."""
+    configs = list(configs)
+    if code_is_pinned():
+        return numerics.sweep_digests(configs)
+    return {p: _measured(p) for p in numerics.probes_for(configs)}

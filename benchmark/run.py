@@ -312,7 +312,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
     from filelock import FileLock
 
     from benchmark.manifest import manifest
-    from benchmark.report import build_report
+    from benchmark.report import build_report, write_index
     from benchmark.tracking import (
         DONE,
         LOCK_FILE,
@@ -350,11 +350,11 @@ def _run(sweep, args: argparse.Namespace) -> int:
         print(f"resuming the interrupted sweep run {parent}: {len(done)}/{len(sweep.trials)} "
               f"trials are done and are kept; the others continue from their last checkpoint "
               f"(--fresh starts over)")  # fmt: skip
-    from benchmark.numerics import sweep_digests
+    from benchmark.cache import sweep_numerics
 
-    # The report's "Numerics" line: the pinned probes this code was checked against.
+    # The report's "Numerics" line: the probes' digests this code was checked against.
     tracker.client.set_tag(parent, "vaebench.numerics",
-                           json.dumps(sweep_digests(t.config for t in sweep.trials)))  # fmt: skip
+                           json.dumps(sweep_numerics(t.config for t in sweep.trials)))  # fmt: skip
     print(f"MLflow: {uri} (experiment {sweep.results_name}, sweep run {parent})")
     cached = _reuse_cached(sweep, tracker, parent, done, reuse, rerun=args.rerun)
     if cached:
@@ -404,7 +404,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
               "sweep_file": sweep.file, "commit": info["commit"], "trials": counts,
               "minutes": round((time.monotonic() - t0) / 60, 1),
               # The pinned numerics this code produced the results with (the drift guard).
-              "numerics": sweep_digests(t.config for t in sweep.trials)}  # fmt: skip
+              "numerics": sweep_numerics(t.config for t in sweep.trials)}  # fmt: skip
     # The sweep's one small output of record: DVC's sweep stage tracks it, the report stage uses it.
     tmp = out_dir / f".sweep.json.{os.getpid()}.tmp"  # per process: drivers may finish together
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -413,6 +413,8 @@ def _run(sweep, args: argparse.Namespace) -> int:
     if ran and not args.no_report:
         for path in build_report(uri, sweep.results_name, out_dir, parent).values():
             print(f"wrote {path}")
+        if out_dir.parent == REPO / "results":  # the committed results' index
+            print(f"wrote {write_index(out_dir.parent)}")
         tracker.log_sweep_results(out_dir, sweep.axes)
     minutes = (time.monotonic() - t0) / 60
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
