@@ -36,6 +36,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from benchmark.metric_names import to_mlflow
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.cluster
@@ -373,8 +374,9 @@ def _check_server(
         assert r.info.status == "FINISHED" and r.data.tags["vaebench.status"] == "finished"
         assert r.data.tags["vaebench.node_id"] == results[h]["node_id"]
         assert r.data.tags["vaebench.hostname"] == results[h]["hostname"]
-        assert r.data.metrics["mse"] == pytest.approx(results[h]["mse"])
-        steps = [m.step for m in client.get_metric_history(r.info.run_id, "train_loss")]
+        assert r.data.metrics[to_mlflow("mse")] == pytest.approx(results[h]["mse"])
+        curve = to_mlflow("train_loss")
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, curve)]
         assert steps == sorted(set(steps)) and steps[-1] == STEPS, steps  # no step twice
         names = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert {"reconstructions.png", "samples.png", "result.json"} <= names, names

@@ -110,7 +110,8 @@ def test_config_paths_are_absolute_once_validated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sweep = load_sweep(REPO / "sweeps/smoke.yaml", overrides=[
         "dataset.path=dsprites_tiny.npz", "eval.metrics=[mse, fid]",
-        "eval.inception_weights=dsprites_tiny.npz", "eval.fid_samples=64",
+        "eval.inception_weights=dsprites_tiny.npz", "eval.fid_samples=2100",
+        "dataset.n_train=100", "dataset.n_test=2200",
         "eval.kid_subset_size=10",
     ])  # fmt: skip
     config = sweep.trials[0].config

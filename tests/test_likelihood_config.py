@@ -85,6 +85,12 @@ def test_default_trials_keep_their_hash():
     tree = config.model_dump(mode="json")
     assert tree.pop("likelihood") == {"name": "bernoulli"}
     assert tree["dataset"].pop("binarize") == "none"
+    from benchmark.config import HASH_NEUTRAL_DEFAULTS
+
+    for dotted, default in HASH_NEUTRAL_DEFAULTS.items():  # the train options added since
+        section, _, leaf = dotted.partition(".")
+        if section == "train":
+            assert tree["train"].pop(leaf) == default
     before = hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:12]
     assert config.hash() == before
     explicit = load_sweep(SMOKE, overrides=["likelihood=bernoulli", "dataset.binarize=none"])

@@ -79,6 +79,7 @@ def test_mws_weights_each_example_by_one_over_n(installed):
     """Far-apart, sharp posteriors: only q(z_i|x_i) counts in the sum over the batch, so the
     MWS estimate log q(z_i) = log q(z_i|x_i) - log N and the MI term is log N (eq. 5 of
     arXiv 1802.04942)."""
+    sys.path.insert(0, str(EXAMPLE))  # the editable install's finder is not in this process
     from vaebench_btcvae import mws_decomposition
 
     from variants.base import Posterior

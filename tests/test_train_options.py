@@ -159,12 +159,12 @@ def test_bf16_is_deterministic_and_close_to_fp32(smoke):
 @pytest.mark.parametrize(
     ("override", "needle"),
     [
-        ("train.precision=fp16", "base.train.precision: Input should be 'fp32' or 'bf16'"),
+        ("train.precision=fp16", "train.precision: Input should be 'fp32' or 'bf16'"),
         ("train.lr_schedule=step", "'constant', 'cosine' or 'plateau'"),
-        ("train.grad_clip=0", "base.train.grad_clip: Input should be greater than 0"),
-        ("train.lr_warmup_steps=5", "base.train.lr_warmup_steps: only for lr_schedule 'cosine'"),
+        ("train.grad_clip=0", "train.grad_clip: Input should be greater than 0"),
+        ("train.lr_warmup_steps=5", "train.lr_warmup_steps: only for lr_schedule 'cosine'"),
         ("train.spectral_norm_decoder=1", "spectral_norm_decoder: Input should be a valid boolean"),
-        ("train.lr_plateau_factor=1", "base.train.lr_plateau_factor"),
+        ("train.lr_plateau_factor=1", "train.lr_plateau_factor"),
     ],
 )
 def test_bad_training_options_name_the_key_and_the_allowed_values(override, needle):
