@@ -122,7 +122,7 @@ def test_unsupported_shapes_are_explained(architecture, shape, words):
 def test_the_sweep_validator_rejects_resnet_on_8x8_digits():
     digits = "dataset={name: digits, n_train: 500, n_test: 100}"
     assert load_sweep("sweeps/smoke.yaml", overrides=["architecture=mlp4", digits]).trials
-    with pytest.raises(ConfigError, match=r"architecture=resnet: architecture: resnet needs square .* got 8x8"):
+    with pytest.raises(ConfigError, match=r"architecture: resnet needs square .* got 8x8"):
         load_sweep("sweeps/smoke.yaml", overrides=["architecture=resnet", digits])
 
 
