@@ -16,14 +16,17 @@ PACKAGES = ("torch", "torchvision", "ray", "mlflow", "torchmetrics", "numpy", "p
 
 
 def git_commit() -> str:
-    """HEAD's short hash, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
+    """HEAD's short hash, with '-dirty' when tracked code (benchmark/, variants/, pyproject.toml)
+    differs from it; 'unknown' outside git."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True,
             text=True, check=True, timeout=10,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+            # Only the code: results/ files changed by a run do not make the code dirty.
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "benchmark",
+             "variants", "pyproject.toml"], cwd=REPO,
             capture_output=True, text=True, timeout=10,
         ).stdout.strip()  # fmt: skip
         return head + ("-dirty" if dirty else "")
