@@ -1,7 +1,7 @@
 """Rerun trials of a committed sweep from their recorded configs and compare every metric.
 
     python -m benchmark.verify results/beta_tradeoff            # the first finished trial
-    python -m benchmark.verify results/beta_tradeoff --trial "beta=4.0,seed=1"
+    python -m benchmark.verify results/beta_tradeoff --trial "beta=4,seed=1"
     python -m benchmark.verify results/variants --first 3
 
 Each trial's full config is recorded in `runs.csv` (column `config`), so the rerun needs neither
@@ -65,8 +65,9 @@ def pick_rows(runs: pd.DataFrame, trials: list[str], first: int) -> pd.DataFrame
     return ok.head(first)
 
 
-def rerun(row: pd.Series, feature_nets: Path) -> dict[str, Any]:
-    """Train and evaluate the trial of `row` again, on the CPU, as it was run."""
+def rerun(row: pd.Series, feature_nets: Path, outputs: Path | None = None) -> dict[str, Any]:
+    """Train and evaluate the trial of `row` again, on the CPU, as it was run; with `outputs`,
+    its images (reconstructions, samples, latent traversals) are kept in `outputs/<trial>/`."""
     import torch
 
     from benchmark.config import TrialConfig
@@ -81,7 +82,8 @@ def rerun(row: pd.Series, feature_nets: Path) -> dict[str, Any]:
     torch.set_num_threads(threads)
     curve: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_trial(config, tmp, curve.append, device="cpu", feature_nets=feature_nets)
+        workdir = Path(tmp) if outputs is None else outputs / str(row["trial"]).replace("/", "_")
+        result = run_trial(config, workdir, curve.append, device="cpu", feature_nets=feature_nets)
     # runs.csv holds the training curve's last point (MLflow's latest value of each curve).
     return {**(curve[-1] if curve else {}), **result}
 
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         default=str(REPO / "results" / "feature_nets"),
         help="the FD feature nets (default: the committed results/feature_nets)",
     )
+    p.add_argument("--outputs", metavar="DIR",
+                   help="keep each rerun's images (incl. latent traversals) in DIR/<trial>/")
     args = p.parse_args(argv)  # fmt: skip
     csv = Path(args.results) / "runs.csv"
     try:
@@ -141,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = 0
     for _, row in rows.iterrows():
         print(f"rerunning {row['trial']} ({csv}) ...", flush=True)
-        result = rerun(row, Path(args.feature_nets))
+        result = rerun(row, Path(args.feature_nets),
+                       Path(args.outputs).resolve() if args.outputs else None)  # fmt: skip
         lines = check(row, result, args.rtol)
         width = max(len(k) for k, *_ in lines)
         print(f"  {'metric':{width}s}  {'committed':>14s}  {'rerun':>14s}  match")
