@@ -455,9 +455,11 @@ class Tracker:
 
 
 def find_cached(tracker: Tracker, identity: str, exclude_parent: str | None = None) -> str | None:
-    """The newest finished trial run of `identity` in the experiment (outside `exclude_parent`)."""
+    """The newest finished trial run of `identity` in any experiment of the store (outside
+    `exclude_parent`): a comparison sweep reuses the baselines another sweep trained."""
+    experiments = [e.experiment_id for e in tracker.client.search_experiments()]
     runs = tracker.client.search_runs(
-        [tracker.experiment_id],
+        experiments,
         filter_string=f"tags.`{TAG}identity` = '{identity}' and tags.`{TAG}status` = 'finished'",
         order_by=["attributes.start_time DESC"],
         max_results=20,
