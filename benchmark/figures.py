@@ -160,12 +160,21 @@ def traversals(client, runs: pd.DataFrame, out: Path) -> list[Path]:
     dest = out / "traversals.png"
     if _download(client, pick["run_id"], "traversals.png", dest) is None:
         return []
+    upscale(dest)
     (out / "traversals.txt").write_text(
         f"Latent traversals of trial {pick['trial']} (the best by {by}): row j varies latent j "
         "over ±3σ (its posterior std) around the posterior mean of the first test image; the "
         "other latents stay at that mean.\n"
     )
     return [dest, out / "traversals.txt"]
+
+
+def upscale(path: Path, factor: int = 3) -> None:
+    """Enlarge a grid of small tiles in place (nearest neighbour: no invented detail)."""
+    from PIL import Image
+
+    img = Image.open(path)
+    img.resize((img.width * factor, img.height * factor), Image.NEAREST).save(path)
 
 
 def image_grids(client, runs: pd.DataFrame, axes: list[str], out: Path) -> list[Path]:
