@@ -123,7 +123,10 @@ def base_config(sweep: Sweep) -> dict[str, Any]:
     """The first trial's full config with each grid axis shown as its list of values."""
     tree = sweep.trials[0].config.model_dump(mode="json")
     for axis in sweep.axes:
-        values = list(dict.fromkeys(t.point[axis] for t in sweep.trials))
+        values = []  # grid values in order, once each (a value may be a mapping: unhashable)
+        for t in sweep.trials:
+            if t.point[axis] not in values:
+                values.append(t.point[axis])
         *parents, leaf = axis.split(".")
         node = tree
         for p in parents:

@@ -124,6 +124,28 @@ def option(argv: list[str], flag: str, default: str | None) -> str | None:
     return values[-1] if values else default
 
 
+def check_address(address: str | None) -> str | None:
+    """Why `--address HOST:PORT` cannot be joined (nothing listens there), else None.
+
+    Ray itself retries an unreachable head for minutes; a TCP connect with a timeout answers at
+    once. `auto` and `ray://` addresses are left to Ray.
+    """
+    import socket
+
+    if not address or address == "auto" or "://" in address:
+        return None
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return (f"--address {address}: not HOST:PORT; allowed: auto, HOST:PORT of a running Ray "
+                "head (ray start --head), or ray://HOST:10001")  # fmt: skip
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        return (f"--address {address}: no Ray head answers there ({e.strerror or e}); allowed: "
+                "auto, HOST:PORT of a running Ray head (ray start --head), or ray://HOST:10001")
+    return None
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -201,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(sweep.axes) or 'no axes'}")  # fmt: skip
     from benchmark.plan import big_sweep_warning, dry_run_text
 
+    problem = check_address(args.address)
+    if problem:
+        return _fail(problem)
     if args.dry_run:
         print(dry_run_text(sweep, args.results_dir, args.tracking_uri, args.num_cpus, args.device))
         return 0

@@ -70,6 +70,23 @@ def test_list_variants_describes_each_with_its_parameters_and_defaults(cli):
         (["sweeps/smoke.yaml", "--num-cpus", "0"], "--num-cpus: 0 is not allowed"),
         (["sweeps/smoke.yaml", "--device", "tpu"], "--device tpu: not a torch device; allowed"),
         (["sweeps/smoke.yaml", "--checkpoint-every", "-1"], "--checkpoint-every: -1 is not"),
+        # Ray retries an unreachable head for minutes: the driver answers at once.
+        (
+            ["sweeps/smoke.yaml", "--address", "127.0.0.1:1"],
+            "--address 127.0.0.1:1: no Ray head answers there",
+        ),
+        # The FD minimum is named even though kid_subset_size is left at its default.
+        (
+            [
+                "sweeps/smoke.yaml",
+                "--override",
+                "eval.metrics=[mse,fd]",
+                "--override",
+                "eval.fid_samples=10",
+            ],
+            "--override eval.fid_samples=10: eval.fid_samples: N=10 is "
+            "too few for a Fréchet distance in the 128-d features of fd_dsprites",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, args, expected):
@@ -141,3 +158,11 @@ def test_unreadable_dataset_files_stop_the_sweep_before_it_starts(cli, tmp_path)
     assert len(lines) == 1 and "cifar" in lines[0].lower() and str(root) in lines[0], out.stderr
     assert "Traceback" not in out.stderr + out.stdout
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("profile", ["default", "paper"])
+def test_dry_run_of_a_grid_over_mappings(cli, profile):
+    """sweeps/likelihood.yaml's grid holds mappings ({name: gaussian, sigma: 1.0})."""
+    out = cli("benchmark.run", "sweeps/likelihood.yaml", "--profile", profile, "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "gaussian" in out.stdout and "estimated time" in out.stdout

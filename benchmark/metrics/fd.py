@@ -21,8 +21,10 @@ INCEPTION_DIM = 2048
 class Params(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    kid_subset_size: pydantic.PositiveInt = pydantic.Field(
-        1000, description="KID subset size (torchmetrics default 1000); at most fid_samples"
+    kid_subset_size: pydantic.PositiveInt | None = pydantic.Field(
+        None,
+        description="KID subset size; null: min(1000, fid_samples) (torchmetrics' default 1000, "
+        "capped at N so that any valid N works)",
     )
     inception_weights: str | None = pydantic.Field(
         None,
@@ -54,7 +56,7 @@ def compute(ctx, params: Params) -> tuple[dict[str, float], dict[str, str]]:
     if isinstance(ctx.feature_net, tuple):
         net, info = ctx.feature_net
         scores = frechet_distance_and_kid(
-            real, fake, net, kid_subset_size=params.kid_subset_size, seed=ctx.seed
+            real, fake, net, kid_subset_size=kid_subset(params, n), seed=ctx.seed
         )
         values[name] = scores["fd"]
         values["kid_" + ctx.dataset_name] = scores["kid_mean"]
@@ -80,6 +82,11 @@ def compute(ctx, params: Params) -> tuple[dict[str, float], dict[str, str]]:
     return values, notes
 
 
+def kid_subset(params: Params, n: int) -> int:
+    """The KID subset size for N samples: the configured one, else min(1000, N)."""
+    return params.kid_subset_size if params.kid_subset_size is not None else min(1000, n)
+
+
 def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | None:
     """N within the test split, a KID subset within N, an existing weights file, and N above
     the feature dimension (below it the covariance is singular and FD is dominated by bias)."""
@@ -91,9 +98,16 @@ def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | No
             f"{n} is more than the test split (dataset.n_test = {setting.n_test}); "
             "allowed: <= n_test"
         )
-    if not 2 <= params.kid_subset_size <= n:
+    if n <= setting.feature_dim:
+        return "eval.fid_samples", (
+            f"N={n} is too few for a Fréchet distance in the {setting.feature_dim}-d features "
+            f"of fd_{setting.dataset} (its covariance would be singular); allowed: >= "
+            f"{setting.feature_dim + 1}"
+        )
+    if params.kid_subset_size is not None and not 2 <= params.kid_subset_size <= n:
         return "eval.kid_subset_size", (
-            f"{params.kid_subset_size} is not allowed; allowed: 2 .. eval.fid_samples ({n})"
+            f"{params.kid_subset_size} is not allowed; allowed: 2 .. eval.fid_samples ({n}), "
+            "or null for min(1000, N)"
         )
     if params.inception_weights is not None:
         if not Path(params.inception_weights).expanduser().is_file():
@@ -101,12 +115,6 @@ def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | No
                 f"{params.inception_weights!r} does not exist; allowed: the path of "
                 "weights-inception-2015-12-05-6726825d.pth, or null"
             )
-    if n <= setting.feature_dim:
-        return "eval.fid_samples", (
-            f"N={n} is too few for a Fréchet distance in the {setting.feature_dim}-d features "
-            f"of fd_{setting.dataset} (its covariance would be singular); allowed: >= "
-            f"{setting.feature_dim + 1}"
-        )
     if params.inception_weights is not None and n <= INCEPTION_DIM:
         return "eval.fid_samples", (
             f"N={n} is too few for fid_inception in {INCEPTION_DIM}-d Inception features "
