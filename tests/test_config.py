@@ -86,7 +86,7 @@ BAD = [
         "unknown variant",
         ("beta_vae", "gamma_vae"),
         "base.variant",
-        "'gamma_vae'; allowed: beta_vae",
+        "'gamma_vae'; allowed: ",
     ),
     ("unknown architecture", ("mlp2", "mlp9"), "base.architecture", "allowed: mlp2, conv4"),
     (

@@ -98,6 +98,12 @@ def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | No
             f"{n} is more than the test split (dataset.n_test = {setting.n_test}); "
             "allowed: <= n_test"
         )
+    if params.inception_weights is not None:
+        if not Path(params.inception_weights).expanduser().is_file():
+            return "eval.inception_weights", (
+                f"{params.inception_weights!r} does not exist; allowed: the path of "
+                "weights-inception-2015-12-05-6726825d.pth, or null"
+            )
     if n <= setting.feature_dim:
         return "eval.fid_samples", (
             f"N={n} is too few for a Fréchet distance in the {setting.feature_dim}-d features "
@@ -109,12 +115,6 @@ def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | No
             f"{params.kid_subset_size} is not allowed; allowed: 2 .. eval.fid_samples ({n}), "
             "or null for min(1000, N)"
         )
-    if params.inception_weights is not None:
-        if not Path(params.inception_weights).expanduser().is_file():
-            return "eval.inception_weights", (
-                f"{params.inception_weights!r} does not exist; allowed: the path of "
-                "weights-inception-2015-12-05-6726825d.pth, or null"
-            )
     if params.inception_weights is not None and n <= INCEPTION_DIM:
         return "eval.fid_samples", (
             f"N={n} is too few for fid_inception in {INCEPTION_DIM}-d Inception features "
