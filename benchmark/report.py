@@ -282,19 +282,25 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         or (f"{m}_na" in agg.columns and (agg[f"{m}_na"].fillna("") != "").any())
     ]  # fmt: skip
     n = _fid_samples(sr.runs)
-    nets = feature_nets(sr.runs)
-    header = [HEADERS.get(k, k) for k in keys] + [metric_format(m, n, nets)[0] for m in metrics]
+    header = [HEADERS.get(k, k) for k in keys] + [
+        metric_format(m, n, feature_nets(sr.runs, m))[0] for m in metrics
+    ]
     if NOT_A_DENSITY in _notes(sr.runs, "decoder_likelihood"):  # see the Likelihood line
         header = [h + " †" if h in DENSITY_HEADERS else h for h in header]
     header += ["Seeds"]
     # Log-likelihoods under different p(x|z) are not on one scale (a pmf, a density on [0, 1]
     # or on R^D): no "best" ELBO/NLL across rows that differ in the likelihood.
     incomparable = LIKELIHOOD_SCALED if "likelihood" in keys else set()
-    marks = {
-        m: mark_best([_summary(r, m) for _, r in agg.iterrows()],
-                     None if m in incomparable else direction(m))
-        for m in metrics
-    }  # fmt: skip
+    # Rows of different datasets are not on one scale either: the best is marked per dataset.
+    group = agg["dataset.name"].tolist() if "dataset.name" in keys else [None] * len(agg)
+    marks: dict[str, list[str]] = {m: [""] * len(agg) for m in metrics}
+    for g in dict.fromkeys(group):
+        rows_g = [i for i, v in enumerate(group) if v == g]
+        for m in metrics:
+            cells_g = [_summary(agg.iloc[i], m) for i in rows_g]
+            for i, mark in zip(rows_g, mark_best(cells_g, None if m in incomparable
+                                                 else direction(m)), strict=True):  # fmt: skip
+                marks[m][i] = mark
     rows = []
     for i, (_, r) in enumerate(agg.iterrows()):
         cells = [str(r[k]) for k in keys]
@@ -384,9 +390,16 @@ def _numerics(parent: dict[str, str]) -> str:
     )
 
 
-def feature_nets(runs: pd.DataFrame) -> list[str]:
-    """Short weight hashes of the FD feature nets the trials used (from their FD notes)."""
-    return sorted(set(re.findall(r"net ([0-9a-f]{8})", _notes(runs, "fd") + _notes(runs, "fid"))))
+def feature_nets(runs: pd.DataFrame, column: str | None = None) -> list[str]:
+    """Short weight hashes of the FD feature nets the trials used (from their FD notes); for a
+    `column` such as fd_fashion_mnist or kid_fashion_mnist, only that dataset's net(s)."""
+    notes = _notes(runs, "fd") + "; " + _notes(runs, "fid")
+    if column is None:
+        return sorted(set(re.findall(r"net ([0-9a-f]{8})", notes)))
+    dataset = column.split("_", 1)[1] if "_" in column else column
+    # Each note reads "fd_<dataset>: Fréchet distance ... net <hash>, ...".
+    pattern = rf"fd_{re.escape(dataset)}: (?:(?!; fd_).)*?net ([0-9a-f]{{8}})"
+    return sorted(set(re.findall(pattern, notes)))
 
 
 def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:

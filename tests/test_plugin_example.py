@@ -5,13 +5,11 @@ its `vaebench.variants` entry point registers `beta_tcvae` without any --plugin 
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import REPO, run_cli
 
@@ -79,17 +77,26 @@ def test_mws_weights_each_example_by_one_over_n(installed):
     """Far-apart, sharp posteriors: only q(z_i|x_i) counts in the sum over the batch, so the
     MWS estimate (eq. 5 / appendix C.1 of arXiv 1802.04942) is
     log q(z_i) = log q(z_i|x_i) - log(N·M), and likewise per dim: the MI term is log(N·M) and
-    the TC term (d - 1)·log(N·M) for d latent dims and a batch of M."""
-    sys.path.insert(0, str(EXAMPLE))  # the editable install's finder is not in this process
-    from vaebench_btcvae import mws_decomposition
-
-    from variants.base import Posterior
-
-    mean = torch.arange(8.0).unsqueeze(1).repeat(1, 3) * 100
-    post = Posterior(mean, torch.full_like(mean, -8.0))
-    mi, tc, dim_kl = mws_decomposition(mean.clone(), post, dataset_size=1000)
-    log_nm = math.log(1000 * 8)
-    assert torch.allclose(mi, torch.full_like(mi, log_nm), atol=1e-3)
-    assert torch.allclose(tc, torch.full_like(tc, 2 * log_nm), atol=1e-3)
-    with pytest.raises(ValueError, match="dataset_size"):
-        mws_decomposition(mean, post, dataset_size=4)
+    the TC term (d - 1)·log(N·M) for d latent dims and a batch of M. Run in a subprocess:
+    importing the plugin registers beta_tcvae, which must not leak into the other tests."""
+    code = f"""
+import math, sys, torch
+sys.path.insert(0, {str(EXAMPLE)!r})
+from vaebench_btcvae import mws_decomposition
+from variants.base import Posterior
+mean = torch.arange(8.0).unsqueeze(1).repeat(1, 3) * 100
+post = Posterior(mean, torch.full_like(mean, -8.0))
+mi, tc, dim_kl = mws_decomposition(mean.clone(), post, dataset_size=1000)
+log_nm = math.log(1000 * 8)
+assert torch.allclose(mi, torch.full_like(mi, log_nm), atol=1e-3), mi
+assert torch.allclose(tc, torch.full_like(tc, 2 * log_nm), atol=1e-3), tc
+try:
+    mws_decomposition(mean, post, dataset_size=4)
+except ValueError as e:
+    assert "dataset_size" in str(e)
+else:
+    raise AssertionError("dataset_size < batch accepted")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
