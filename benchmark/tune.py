@@ -124,7 +124,8 @@ class MLflowProgressCallback(tune.Callback):
         if result.get("done"):
             return
         t = self._trial(trial)
-        curve = {k: result[k] for k in ("train_loss", "train_recon", "train_kl", "kl_weight")}
+        keys = ("train_loss", "train_recon", "train_kl", "kl_weight", "lr", "grad_norm")
+        curve = {k: result[k] for k in keys if k in result}
         self.tracker.log_curve(self._run_id(trial, t), curve, step=result["step"])
         self.progress.step(t.index, t.name, result["step"], result["train_loss"])
 
@@ -202,6 +203,25 @@ def init_ray(address: str | None, num_cpus: int | None) -> None:
         )
 
 
+def ray_is_local() -> bool:
+    """True when Ray runs on this machine alone (one node)."""
+    return len([n for n in ray.nodes() if n.get("Alive")]) <= 1
+
+
+def threads_per_trial(cpu_per_trial: float, n_trials: int, *, local: bool) -> int:
+    """Torch threads of each trial: its CPUs, or on a one-node Ray with fewer trials than slots
+    (a sweep of one trial), an equal share of all the cores, so none sits idle.
+
+    On a multi-node cluster the trial gets its CPUs only: which node runs it is not known here.
+    """
+    own = max(1, int(cpu_per_trial))
+    if not local or n_trials < 1:
+        return own
+    cores = int(ray.cluster_resources().get("CPU", own))
+    slots = max(1, int(cores // cpu_per_trial))
+    return max(own, cores // min(slots, n_trials))
+
+
 def run_sweep_with_ray(
     sweep: Sweep,
     tracker: Tracker,
@@ -223,7 +243,9 @@ def run_sweep_with_ray(
     which is what lets a killed sweep resume. `reuse_runs` maps a trial index to its unfinished
     MLflow run from the interrupted attempt, which is continued instead of duplicated.
     """
-    threads = max(1, int(sweep.resources.cpu))
+    # By the sweep's size, not by the trials left to run: a resumed trial gets the threads it
+    # started with (reductions split across threads need not give the same bits).
+    threads = threads_per_trial(sweep.resources.cpu, len(sweep.trials), local=ray_is_local())
     runtime = {
         "device": device,
         "cache_dir": str(cache_dir.resolve()),
@@ -250,7 +272,9 @@ def run_sweep_with_ray(
     tuner = tune.Tuner(
         trainable,
         param_space={"index": tune.grid_search(list(indices)), "runtime": runtime},
-        tune_config=tune.TuneConfig(reuse_actors=False),
+        # One worker process runs trial after trial: no process start, imports or data load
+        # between them (run_trial resets the seed, determinism flag and threads per trial).
+        tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(
             name=experiment_name,
             storage_path=str(storage_path.resolve()),

@@ -70,7 +70,8 @@ def test_cosine_schedule_matches_torchs_own_warmup_plus_cosine():
         assert got == pytest.approx(1e-3 * cosine_factor(step, warmup, steps), rel=1e-12)
         ours.step(), ref.step(), sched.step(), ref_sched.step()
     assert cosine_factor(0, 5, 50) == 0.2 and cosine_factor(4, 5, 50) == 1.0
-    assert cosine_factor(5 + 45 // 2, 5, 50) == pytest.approx(0.5 * (1 + math.cos(math.pi * 22 / 45)))
+    halfway = 0.5 * (1 + math.cos(math.pi * 22 / 45))
+    assert cosine_factor(5 + 22, 5, 50) == pytest.approx(halfway)
 
 
 class _Flat(torch.nn.Module):
@@ -134,7 +135,9 @@ def test_resume_with_options_is_bitwise_equal_to_straight_run(smoke, options):
     resumed = _model(smoke)
     torch.manual_seed(123)  # the RNG state comes from the checkpoint, not from here
     train(resumed, x, cfg, seed=0, resume=states[0])
-    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
@@ -144,6 +147,7 @@ def test_bf16_is_deterministic_and_close_to_fp32(smoke):
     for precision in ("bf16", "bf16", "fp32"):
         torch.manual_seed(1)
         runs.append(train(_model(smoke), x, _cfg(steps=40, precision=precision), seed=0))
+
     def curve(run):
         return [{k: v for k, v in r.items() if k != "images_per_second"} for r in run.history]
 
