@@ -203,21 +203,22 @@ def init_ray(address: str | None, num_cpus: int | None) -> None:
         )
 
 
-def ray_is_local() -> bool:
-    """True when Ray runs on this machine alone (one node)."""
-    return len([n for n in ray.nodes() if n.get("Alive")]) <= 1
+def local_cores() -> int | None:
+    """The CPUs of a one-node Ray (this machine); None for a multi-node cluster."""
+    if len([n for n in ray.nodes() if n.get("Alive")]) > 1:
+        return None
+    return int(ray.cluster_resources().get("CPU", 1))
 
 
-def threads_per_trial(cpu_per_trial: float, n_trials: int, *, local: bool) -> int:
-    """Torch threads of each trial: its CPUs, or on a one-node Ray with fewer trials than slots
-    (a sweep of one trial), an equal share of all the cores, so none sits idle.
-
-    On a multi-node cluster the trial gets its CPUs only: which node runs it is not known here.
+def threads_per_trial(cpu_per_trial: float, n_trials: int, cores: int | None) -> int:
+    """Torch threads of each trial: its CPUs, or, when the sweep has fewer trials than a one-node
+    Ray of `cores` CPUs has slots (a sweep of one trial), an equal share of all the cores, so
+    none sits idle. `cores` None (multi-node: which node runs a trial is not known here): the
+    trial's CPUs only.
     """
     own = max(1, int(cpu_per_trial))
-    if not local or n_trials < 1:
+    if cores is None or n_trials < 1:
         return own
-    cores = int(ray.cluster_resources().get("CPU", own))
     slots = max(1, int(cores // cpu_per_trial))
     return max(own, cores // min(slots, n_trials))
 
@@ -245,7 +246,7 @@ def run_sweep_with_ray(
     """
     # By the sweep's size, not by the trials left to run: a resumed trial gets the threads it
     # started with (reductions split across threads need not give the same bits).
-    threads = threads_per_trial(sweep.resources.cpu, len(sweep.trials), local=ray_is_local())
+    threads = threads_per_trial(sweep.resources.cpu, len(sweep.trials), local_cores())
     runtime = {
         "device": device,
         "cache_dir": str(cache_dir.resolve()),

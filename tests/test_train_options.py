@@ -174,3 +174,13 @@ def test_bad_training_options_name_the_key_and_the_allowed_values(override, need
     with pytest.raises(ConfigError, match="allowed: 0 .. train.steps - 1"):
         load_sweep("sweeps/smoke.yaml", overrides=["train.lr_schedule=cosine",
                                                    "train.lr_warmup_steps=60"])  # fmt: skip
+
+
+def test_a_trial_running_alone_gets_every_core_and_trials_sharing_get_their_share():
+    from benchmark.tune import threads_per_trial
+
+    assert threads_per_trial(1, 1, cores=2) == 2  # one trial: the free core too
+    assert threads_per_trial(1, 12, cores=2) == 1  # 2 at a time: one core each
+    assert threads_per_trial(1, 3, cores=8) == 2  # 3 trials on 8 cores
+    assert threads_per_trial(4, 2, cores=8) == 4
+    assert threads_per_trial(1, 1, cores=None) == 1  # multi-node: its own CPUs only
