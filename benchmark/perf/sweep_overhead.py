@@ -3,7 +3,7 @@ MLflow in a scratch store), timed from the trials' own records.
 
 - a trial's own time runs from `run_trial`'s start (`attempts.jsonl`) to its `result.json`;
 - overhead per trial = (wall × slots − Σ own) / N: the core-seconds no trial used, per trial;
-- gap = a trial's start − the end of the trial whose slot it took (consecutive trials);
+- gap = a trial's start − the latest end of another trial before it (consecutive trials);
 - parallel efficiency = Σ own / (wall × slots); first start = from the call to the first start.
 """
 
@@ -60,8 +60,12 @@ def measure_sweep(
             )
     slots = max(1, min(n_trials, int(num_cpus // sweep.resources.cpu)))
     trials.sort(key=lambda t: t["start"])
-    ends = sorted(t["end"] for t in trials)
-    gaps = [t["start"] - ends[i] for i, t in enumerate(trials[slots:])]
+    # Consecutive trials: from the latest end before a trial's start to that start.
+    gaps = [
+        t["start"] - max(ends)
+        for t in trials[1:]
+        if (ends := [u["end"] for u in trials if u["end"] <= t["start"]])
+    ]
     own = [t["end"] - t["start"] for t in trials]
     return {
         "n": n_trials,
