@@ -1,6 +1,6 @@
 """Training checkpoints: everything needed to continue a trial bit for bit where it stopped.
 
-A checkpoint holds the model and optimiser state, the global torch RNG state (the
+A checkpoint holds the model, optimiser and LR-scheduler state, the global torch RNG state (the
 reparameterisation noise), the batch-order generator and the epoch's permutation, the step and
 the training curve so far. It is written atomically (tmp + rename), so a kill during the write
 leaves the previous checkpoint intact, and read with `torch.load(weights_only=True)`: loading a
@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-FORMAT = 1
+FORMAT = 2  # 2: LR scheduler state, and a 4th window sum (gradient norm)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

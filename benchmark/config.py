@@ -123,6 +123,32 @@ class TrainConfig(_Strict):
         0.0, description="nats per latent dim below which the KL is not penalised (0: off)"
     )
     log_every: pydantic.PositiveInt = 100
+    precision: Literal["fp32", "bf16"] = pydantic.Field(
+        "fp32", description="bf16: forward pass under torch.autocast (bfloat16); eval stays fp32"
+    )
+    grad_clip: pydantic.PositiveFloat | None = pydantic.Field(
+        None, description="max global L2 norm of the gradient (clip_grad_norm_); null: off"
+    )
+    lr_schedule: Literal["constant", "cosine", "plateau"] = pydantic.Field(
+        "constant",
+        description="cosine: linear warm-up over lr_warmup_steps, then cosine to 0 at the last "
+        "step; plateau: ReduceLROnPlateau on the logged train loss (one check per log_every)",
+    )
+    lr_warmup_steps: pydantic.NonNegativeInt = pydantic.Field(
+        0, description="linear LR warm-up steps of the cosine schedule"
+    )
+    lr_plateau_factor: float = pydantic.Field(
+        0.5, gt=0, lt=1, description="plateau: LR multiplier on each reduction"
+    )
+    lr_plateau_patience: pydantic.NonNegativeInt = pydantic.Field(
+        2, description="plateau: log windows without improvement before a reduction"
+    )
+    spectral_norm_decoder: pydantic.StrictBool = pydantic.Field(
+        False, description="spectral normalisation of the decoder's Linear/Conv layers"
+    )
+    compile: pydantic.StrictBool = pydantic.Field(
+        False, description="torch.compile the loss (pays only on long trials; see benchmark.perf)"
+    )
 
 
 class EvalConfig(_Strict):
@@ -483,6 +509,13 @@ def _validate_trial(
             raise fail(key, problem) from None
         raise fail(f"params.{field}", err["msg"]) from None
 
+    tr = config.train
+    if tr.lr_warmup_steps and tr.lr_schedule != "cosine":
+        raise fail("train.lr_warmup_steps", f"only for lr_schedule 'cosine', not "
+                   f"{tr.lr_schedule!r}; allowed: 0")  # fmt: skip
+    if tr.lr_warmup_steps >= tr.steps:
+        raise fail("train.lr_warmup_steps", f"{tr.lr_warmup_steps} leaves no cosine steps; "
+                   f"allowed: 0 .. train.steps - 1 ({tr.steps - 1})")  # fmt: skip
     cls = variants.get(config.variant)
     if config.train.free_bits > 0 and not cls.supports_free_bits:
         raise fail("train.free_bits", f"variant {config.variant!r} does not support free bits; "

@@ -29,12 +29,22 @@ Report = Callable[[dict[str, Any]], None]
 DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
 
 
+# The last split this process loaded, by its dataset config: a Ray worker reused for the next
+# trial of a sweep (same data, another β or seed) skips the load. Nothing writes into a split.
+_LOADED: dict[str, Dataset] = {}
+
+
 def load_trial_data(config: TrialConfig, cache_dir: str | Path | None = None) -> Dataset:
+    """The trial's train/test split (`benchmark.data.load_dataset`), cached per process."""
     d = config.dataset
-    return load_dataset(
-        d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
-        split_seed=d.split_seed, path=d.path, data_root=d.data_root, cache_dir=cache_dir,
-    )  # fmt: skip
+    key = json.dumps([d.model_dump(mode="json"), str(cache_dir)], sort_keys=True)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_dataset(
+            d.name, resolution=d.resolution, n_train=d.n_train, n_test=d.n_test,
+            split_seed=d.split_seed, path=d.path, data_root=d.data_root, cache_dir=cache_dir,
+        )  # fmt: skip
+    return _LOADED[key]
 
 
 def build_model(config: TrialConfig, data: Dataset) -> variants.base.Variant:
@@ -98,6 +108,7 @@ def run_trial(
         "dataset": data.description,
         "dataset_fingerprint": data.fingerprint,
         "device": str(dev),
+        "threads": float(torch.get_num_threads()),
         # The worker's own packages: on a cluster they need not match the driver's.
         "versions": json.dumps(versions(), sort_keys=True),
         "data_seconds": time.perf_counter() - t0,

@@ -124,7 +124,8 @@ class MLflowProgressCallback(tune.Callback):
         if result.get("done"):
             return
         t = self._trial(trial)
-        curve = {k: result[k] for k in ("train_loss", "train_recon", "train_kl", "kl_weight")}
+        keys = ("train_loss", "train_recon", "train_kl", "kl_weight", "lr", "grad_norm")
+        curve = {k: result[k] for k in keys if k in result}
         self.tracker.log_curve(self._run_id(trial, t), curve, step=result["step"])
         self.progress.step(t.index, t.name, result["step"], result["train_loss"])
 
@@ -202,6 +203,26 @@ def init_ray(address: str | None, num_cpus: int | None) -> None:
         )
 
 
+def local_cores() -> int | None:
+    """The CPUs of a one-node Ray (this machine); None for a multi-node cluster."""
+    if len([n for n in ray.nodes() if n.get("Alive")]) > 1:
+        return None
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+def threads_per_trial(cpu_per_trial: float, n_trials: int, cores: int | None) -> int:
+    """Torch threads of each trial: its CPUs, or, when the sweep has fewer trials than a one-node
+    Ray of `cores` CPUs has slots (a sweep of one trial), an equal share of all the cores, so
+    none sits idle. `cores` None (multi-node: which node runs a trial is not known here): the
+    trial's CPUs only.
+    """
+    own = max(1, int(cpu_per_trial))
+    if cores is None or n_trials < 1:
+        return own
+    slots = max(1, int(cores // cpu_per_trial))
+    return max(own, cores // min(slots, n_trials))
+
+
 def run_sweep_with_ray(
     sweep: Sweep,
     tracker: Tracker,
@@ -223,7 +244,9 @@ def run_sweep_with_ray(
     which is what lets a killed sweep resume. `reuse_runs` maps a trial index to its unfinished
     MLflow run from the interrupted attempt, which is continued instead of duplicated.
     """
-    threads = max(1, int(sweep.resources.cpu))
+    # By the sweep's size, not by the trials left to run: a resumed trial gets the threads it
+    # started with (reductions split across threads need not give the same bits).
+    threads = threads_per_trial(sweep.resources.cpu, len(sweep.trials), local_cores())
     runtime = {
         "device": device,
         "cache_dir": str(cache_dir.resolve()),
@@ -250,7 +273,9 @@ def run_sweep_with_ray(
     tuner = tune.Tuner(
         trainable,
         param_space={"index": tune.grid_search(list(indices)), "runtime": runtime},
-        tune_config=tune.TuneConfig(reuse_actors=False),
+        # One worker process runs trial after trial: no process start, imports or data load
+        # between them (run_trial resets the seed, determinism flag and threads per trial).
+        tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(
             name=experiment_name,
             storage_path=str(storage_path.resolve()),

@@ -1,51 +1,257 @@
-"""python -m benchmark.perf: training throughput beside a bare loop, and FD/KID evaluation time."""
+"""python -m benchmark.perf: where the time of a sweep goes, measured in one run.
+
+Training throughput of every variant × architecture against a bare loop on the same model, the
+share of the machine's fp32/bf16 matmul peak that reaches (FLOPs by FlopCounterMode), the cost
+of each evaluation metric, Ray's overhead per trial and a sweep's parallel efficiency. Writes
+results/perf/perf.md and perf.csv (machine, date, commit in both). Timings on a shared machine
+are noisy: compare the ratios, which are measured side by side in the same run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import io
+import math
+import os
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
+import variants
 from benchmark.manifest import git_commit, machine
-from benchmark.perf.fid_eval import measure_fid
-from benchmark.perf.train_throughput import measure
+from benchmark.perf.train_throughput import build, matmul_peak, measure_pair
+from variants.architectures import ARCHITECTURES
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmark.perf", description=__doc__)
-    p.add_argument("--sweep", default="sweeps/beta_tradeoff.yaml", help="model and data to time")
-    p.add_argument("--steps", type=int, default=400, help="timed steps per repeat")
-    p.add_argument("--repeats", type=int, default=3)
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmark.perf", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="short timings (finishes in under 5 minutes); same table")  # fmt: skip
+    p.add_argument("--repeats", type=int, default=None,
+                   help="interleaved timing rounds per loop; medians are reported "
+                   "(default: 3 with --quick, else 5)")  # fmt: skip
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="timed training steps per round (default: 10 with --quick, else 50)",
+    )
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 = what each trial of a local sweep gets)")  # fmt: skip
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    p.add_argument("--fid-sweep", default="sweeps/latent_dim.yaml",
-                   help="data and model for the FD/KID timing")  # fmt: skip
-    p.add_argument("--fid-samples", type=int, default=2000, help="N for the FD/KID timing")
-    p.add_argument("--feature-nets", default="results/feature_nets",
-                   help="cache of domain feature nets (trained there if missing)")  # fmt: skip
-    args = p.parse_args()
+    p.add_argument("--sweep-trials", type=int, default=None,
+                   help="trials of the Ray overhead sweep (default: 4 with --quick, else 8; "
+                   "0: skip it)")  # fmt: skip
+    p.add_argument(
+        "--feature-nets",
+        default=str(REPO / "results" / "feature_nets"),
+        help="cache of domain feature nets for the FD/KID timing (never trained here)",
+    )
+    p.add_argument("--out", default=str(REPO / "results" / "perf"),
+                   help="folder for perf.md and perf.csv")  # fmt: skip
+    args = p.parse_args(argv)
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    args.steps = args.steps or (10 if args.quick else 50)
+    if args.sweep_trials is None:
+        args.sweep_trials = 4 if args.quick else 8
+    for key in ("repeats", "steps", "threads"):
+        if getattr(args, key) < 1:
+            p.error(f"--{key} must be >= 1")
+    return args
+
+
+def _data(device: torch.device, n: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    from benchmark.data import load_dataset
+
+    data = load_dataset("dsprites", resolution=32, n_train=n, n_test=64)
+    return data.x_train.to(device), data.y_train.to(device), data.num_classes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}; torch {torch.__version__}; commit {git_commit()}")
-    r = measure(args.sweep, args.steps, args.repeats, args.device)
-    print(
-        f"training throughput, {r['architecture']} on {r['image']} images, batch {r['batch']}, "
-        f"{r['device']}, {r['threads']} thread(s), best of {args.repeats} x {r['steps']} steps:"
+    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    t_start = time.perf_counter()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    head = {"machine": machine(), "torch": torch.__version__, "commit": git_commit(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "device": str(dev),
+            "threads": str(torch.get_num_threads()),
+            "load_average_1min": f"{load:.1f}"}  # fmt: skip
+    print(" | ".join(f"{k}: {v}" for k, v in head.items()), flush=True)
+    csv_rows: list[dict[str, Any]] = []
+
+    def row(section: str, name: str, metric: str, value: float, unit: str = "") -> None:
+        csv_rows.append({"section": section, "name": name, "metric": metric,
+                         "value": value, "unit": unit})  # fmt: skip
+
+    md = io.StringIO()
+    md.write("# vaebench performance\n\n")
+    md.write("".join(f"- {k}: {v}\n" for k, v in head.items()))
+    md.write(f"- quick: {args.quick}; {args.repeats} interleaved rounds x {args.steps} steps\n\n")
+
+    peak = {"fp32": matmul_peak(torch.float32, dev), "bf16": matmul_peak(torch.bfloat16, dev)}
+    for k, v in peak.items():
+        row("peak", f"matmul 1024x1024 {k}", "gflops", v, "GFLOP/s")
+    print(f"matmul peak: fp32 {peak['fp32']:.1f} GFLOP/s, bf16 {peak['bf16']:.1f} GFLOP/s",
+          flush=True)  # fmt: skip
+    md.write(f"Measured matmul peak (1024x1024, this run): fp32 **{peak['fp32']:.1f}** GFLOP/s, "
+             f"bf16 **{peak['bf16']:.1f}** GFLOP/s.\n\n")  # fmt: skip
+
+    # --- training throughput, every variant x architecture ---------------------------------
+    batch = 64
+    x, y, classes = _data(dev, max(batch * (args.steps + 1), 1024))
+    shape = tuple(x.shape[1:])
+    header = (f"{'variant':<13}{'arch':<8}{'params':>9}{'MFLOP/img':>10}{'ours img/s':>11}"
+              f"{'bare img/s':>11}{'ratio':>7}{'GFLOP/s':>9}{'% fp32 pk':>10}")  # fmt: skip
+    print(f"training, 32x32 dSprites-like, batch {batch}, fp32:\n{header}", flush=True)
+    md.write(f"## Training throughput (32x32 dSprites-like, batch {batch}, fp32, fused Adam)\n\n"
+             "ratio = ours / bare loop (median of per-round ratios); % of the fp32 peak above\n\n"
+             "| variant | architecture | params | MFLOP/img | ours img/s | bare img/s | ratio | "
+             "GFLOP/s | % fp32 peak |\n|---|---|---|---|---|---|---|---|---|\n")  # fmt: skip
+    ratios = []
+    for variant in variants.names():
+        for arch in ARCHITECTURES:
+            model = build(variant, arch, shape, 10, classes)
+            if isinstance(model, str):
+                print(f"{variant:<13}{arch:<8} skipped: {model}")
+                continue
+            model = model.to(dev)
+            yy = y if model.needs_labels else None
+            r = measure_pair(model, x, yy, steps=args.steps, repeats=args.repeats, batch=batch)
+            gf = r["flops_per_image"] * r["ours"] / 1e9
+            pct = 100 * gf / peak["fp32"]
+            ratios.append(r["ratio"])
+            params = model.num_parameters()
+            print(f"{variant:<13}{arch:<8}{params:>9}{r['flops_per_image'] / 1e6:>10.2f}"
+                  f"{r['ours']:>11.0f}{r['bare']:>11.0f}{r['ratio']:>7.2f}{gf:>9.1f}"
+                  f"{pct:>9.0f}%", flush=True)  # fmt: skip
+            md.write(f"| {variant} | {arch} | {params} | {r['flops_per_image'] / 1e6:.2f} | "
+                     f"{r['ours']:.0f} | {r['bare']:.0f} | {r['ratio']:.2f} | {gf:.1f} | "
+                     f"{pct:.0f}% |\n")  # fmt: skip
+            name = f"{variant}/{arch}"
+            row("train", name, "ours", r["ours"], "img/s")
+            row("train", name, "bare", r["bare"], "img/s")
+            row("train", name, "ratio", r["ratio"])
+            row("train", name, "mflop_per_image", r["flops_per_image"] / 1e6, "MFLOP")
+            row("train", name, "pct_fp32_peak", pct, "%")
+
+    # --- precision: bf16 against fp32, and the MLP headline -------------------------------
+    md.write("\n## bf16 autocast (`train.precision: bf16`) against fp32, vae\n\n"
+             "| architecture | fp32 img/s | bf16 img/s | speed-up | % bf16 peak |\n"
+             "|---|---|---|---|---|\n")  # fmt: skip
+    print("bf16 autocast vs fp32 (vae, ours):", flush=True)
+    native_bf16 = peak["bf16"] >= peak["fp32"] / 4
+    if not native_bf16:  # an emulated bf16 matmul: timing bf16 training would take forever
+        line = (
+            f"bf16: skipped, no native bf16 matmul on this {dev.type} (measured bf16 "
+            f"{peak['bf16']:.1f} vs fp32 {peak['fp32']:.1f} GFLOP/s); keep precision fp32"
+        )
+        print(f"  {line}", flush=True)
+        md.write(f"{line}\n")
+    for arch in ARCHITECTURES if native_bf16 else ():
+        model = build("vae", arch, shape, 10, classes)
+        if isinstance(model, str):
+            continue
+        model = model.to(dev)
+        f32 = measure_pair(model, x, None, steps=args.steps, repeats=args.repeats, batch=batch)
+        b16 = measure_pair(model, x, None, steps=args.steps, repeats=args.repeats, batch=batch,
+                           precision="bf16")  # fmt: skip
+        pct = 100 * b16["flops_per_image"] * b16["ours"] / 1e9 / peak["bf16"]
+        speed = b16["ours"] / f32["ours"]
+        print(f"  {arch:<8} fp32 {f32['ours']:.0f} img/s, bf16 {b16['ours']:.0f} img/s "
+              f"(x{speed:.2f}), {pct:.0f}% of bf16 peak", flush=True)  # fmt: skip
+        md.write(f"| {arch} | {f32['ours']:.0f} | {b16['ours']:.0f} | {speed:.2f} | "
+                 f"{pct:.0f}% |\n")  # fmt: skip
+        row("bf16", f"vae/{arch}", "speedup_vs_fp32", speed)
+        row("bf16", f"vae/{arch}", "pct_bf16_peak", pct, "%")
+
+    cls = variants.get("vae")
+    torch.manual_seed(0)
+    mlp = cls(cls.Config(), image_shape=(1, 28, 28), latent_dim=10, architecture="mlp2").to(dev)
+    xb = torch.bernoulli(torch.rand(128 * (args.steps + 1), 1, 28, 28, device=dev))
+    r = measure_pair(mlp, xb, None, steps=args.steps, repeats=args.repeats, batch=128)
+    pct = 100 * r["flops_per_image"] * r["ours"] / 1e9 / peak["fp32"]
+    row("headline", "vae/mlp2 28x28 batch 128", "pct_fp32_peak", pct, "%")
+    row("headline", "vae/mlp2 28x28 batch 128", "ours", r["ours"], "img/s")
+    line = (f"mlp2 VAE ({mlp.num_parameters()} params, 28x28 binary, batch 128): "
+            f"{r['ours']:.0f} img/s, {r['flops_per_image'] / 1e6:.2f} MFLOP/img, "
+            f"{pct:.0f}% of the fp32 peak")  # fmt: skip
+    print(line, flush=True)
+    md.write(f"\n**{line}.**\n")
+
+    # --- evaluation cost ---------------------------------------------------------------
+    from benchmark.perf.eval_cost import measure_eval
+
+    print("evaluation cost (conv4 VAE, 32x32):", flush=True)
+    md.write(
+        "\n## Evaluation cost (conv4 VAE, 32x32 dSprites-like)\n\n"
+        "| metric | N | seconds | s per 1,000 examples |\n|---|---|---|---|\n"
     )
-    print(f"  {'loop':<28}{'images/s':>10}")
-    print(f"  {'bare PyTorch loop':<28}{r['bare']:>10.0f}")
-    print(f"  {'benchmark.train.train':<28}{r['ours']:>10.0f}")
-    print(f"  ratio ours/bare: {r['ratio']:.3f}")
-    f = measure_fid(args.fid_sweep, args.fid_samples, Path(args.feature_nets), args.device)
-    print(
-        f"image-quality evaluation, {f['metric']} + KID, {f['n']} samples of an untrained "
-        f"{f['architecture']} VAE vs {f['n']} test images ({f['dataset']}), {f['device']}:"
-    )
-    print(f"  {'evaluation':<40}{'seconds':>10}")
-    print(f"  {'bare scipy FD (features + sqrtm)':<40}{f['bare']:>10.2f}")
-    print(f"  {'benchmark: sampling + FD + KID':<40}{f['ours']:>10.2f}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        eval_rows, skipped = measure_eval(dev, quick=args.quick,
+                                          feature_nets=Path(args.feature_nets))  # fmt: skip
+    for e in eval_rows:
+        per = "" if math.isnan(e["per_1000"]) else f"{e['per_1000']:.3f}"
+        print(f"  {e['metric']:<45} N={e['n']:<6} {e['seconds']:.2f} s  {per}", flush=True)
+        md.write(f"| {e['metric']} | {e['n']} | {e['seconds']:.2f} | {per or 'n/a'} |\n")
+        row("eval", e["metric"], "seconds", e["seconds"], "s")
+    for line in skipped:
+        print(f"  {line}")
+        md.write(f"\n{line}\n")
+
+    # --- Ray: per-trial overhead and parallel efficiency --------------------------------
+    md.write("\n## Ray Tune per trial (real sweep of short smoke trials, MLflow in a scratch "
+             "store)\n\n")  # fmt: skip
+    if args.sweep_trials:
+        from benchmark.perf.sweep_overhead import measure_sweep
+
+        s = measure_sweep(n_trials=args.sweep_trials, steps=60)
+        items = [
+            ("trials (finished)", f"{s['n']} ({s['finished']})"),
+            ("slots (trials at once)", s["slots"]),
+            ("worker processes used", s["worker_processes"]),
+            ("Ray start-up (s)", f"{s['ray_init_seconds']:.1f}"),
+            ("first trial start after tuner start (s)", f"{s['first_start_seconds']:.1f}"),
+            ("trial's own time, mean (s)", f"{s['own_seconds_mean']:.1f}"),
+            ("data load in a trial, mean (s)", f"{s['data_seconds_mean']:.2f}"),
+            ("gap between consecutive trials, median / max (s)",
+             f"{s['gap_seconds_median']:.1f} / {s['gap_seconds_max']:.1f}"),
+            ("overhead per trial: (wall x slots - sum own) / N (s)",
+             f"{s['overhead_per_trial_seconds']:.1f}"),
+            ("parallel efficiency: sum own / (wall x slots)", f"{s['parallel_efficiency']:.3f}"),
+        ]  # fmt: skip
+        md.write("| quantity | value |\n|---|---|\n")
+        for k, v in items:
+            print(f"  {k}: {v}", flush=True)
+            md.write(f"| {k} | {v} |\n")
+        for k, v in s.items():
+            row("ray", "smoke sweep", k, float(v))
+    else:
+        md.write("skipped (--sweep-trials 0)\n")
+
+    total = time.perf_counter() - t_start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last = f"min train ratio vs bare loop: {min(ratios):.2f}" if ratios else "no pairs timed"
+    md.write(f"\nHarness wall time {total:.0f} s.\n\n{last}\n")
+    (out / "perf.md").write_text(md.getvalue())
+    with open(out / "perf.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["section", "name", "metric", "value", "unit",
+                                          *head])  # fmt: skip
+        w.writeheader()
+        for r_ in csv_rows:
+            w.writerow({**r_, **head})
+    print(f"wrote {out / 'perf.md'} and {out / 'perf.csv'} ({total:.0f} s)")
+    print(last)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,74 +1,117 @@
-"""Training throughput of `benchmark.train.train` against a bare PyTorch loop.
+"""Training throughput of `benchmark.train.train` against a bare PyTorch loop, per variant and
+architecture, and the share of the machine's matmul peak it reaches.
 
-Both loops train the same architecture (same initial weights) on the same device-resident data
-with the same batch size, optimiser and loss; the bare loop is the minimal hand-written
-version (random index batches, no logging, no divergence checks). The ratio is the overhead of
-our loop.
+Both loops train copies of one model (same initial weights) on the same device-resident data
+with the same batch size, optimiser (`make_optimizer`: fused Adam) and loss (`model.loss`);
+the bare loop is the minimal hand-written version (index-sliced batches, no logging, no
+divergence checks, no schedule). Their ratio is the overhead of our loop. Loops alternate
+(ours, bare, ours, ...) so that drift in the machine's load hits both alike; the ratio is the
+median of the per-round ratios.
 """
 
 from __future__ import annotations
 
 import copy
+import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-from benchmark.config import TrainConfig, load_sweep
-from benchmark.train import train
-from benchmark.trial import build_model, load_trial_data
+import variants
+from benchmark.config import TrainConfig
+from benchmark.train import make_optimizer, train
+from variants.architectures import ARCHITECTURES
 from variants.base import Variant
 
 
-def bare_loop(model: Variant, x: torch.Tensor, steps: int, batch: int, lr: float) -> None:
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        xb = x[torch.randint(0, x.shape[0], (batch,), device=x.device)]
-        mean, logvar = model.encoder(xb).chunk(2, dim=-1)
-        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        recon = F.binary_cross_entropy_with_logits(model.decoder(z), xb, reduction="sum")
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum()
-        loss = (recon + 4.0 * kl) / batch
+def bare_loop(
+    model: Variant, x: torch.Tensor, y: torch.Tensor | None, steps: int, batch: int, lr: float,
+    precision: str = "fp32",
+) -> None:  # fmt: skip
+    """`steps` Adam steps on `model.loss` over index-sliced batches: the reference loop."""
+    opt = make_optimizer(model.parameters(), lr)
+    order = torch.randperm(x.shape[0], device=x.device)
+    per_epoch = x.shape[0] // batch
+    for step in range(steps):
+        idx = order[(step % per_epoch) * batch : (step % per_epoch + 1) * batch]
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=precision == "bf16"):
+            out = model.loss(x[idx], None if y is None else y[idx])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        out.total.backward()
         opt.step()
 
 
-def _timed(fn) -> float:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    _sync(device)
     t0 = time.perf_counter()
     fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    _sync(device)
     return time.perf_counter() - t0
 
 
-def measure(
-    sweep_file: str = "sweeps/beta_tradeoff.yaml", steps: int = 400, repeats: int = 3,
-    device: str | None = None,
-) -> dict[str, float]:  # fmt: skip
-    """Images per second of both loops on the sweep's first trial (best of `repeats`)."""
-    config = load_sweep(sweep_file, overrides=["grid.beta=[4]", "grid.seed=[0]"]).trials[0].config
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    data = load_trial_data(config)
-    x = data.x_train.to(dev)
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 1024, seconds: float = 1.0
+                ) -> float:  # fmt: skip
+    """Measured matmul throughput in GFLOP/s (2n³ per n×n product), best of repeated bursts."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    a @ b  # warm-up (oneDNN/cuBLAS kernel selection)
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        dt = _timed(lambda: [a @ b for _ in range(4)], device)
+        best = max(best, 4 * 2 * n**3 / dt / 1e9)
+    return best
+
+
+def flops_per_image(model: Variant, x: torch.Tensor, y: torch.Tensor | None) -> float:
+    """FLOPs of one training step (forward + backward, `FlopCounterMode`) per image of `x`."""
+    m = copy.deepcopy(model)
+    with FlopCounterMode(display=False) as counter:
+        m.loss(x, y).total.backward()
+    return counter.get_total_flops() / x.shape[0]
+
+
+def build(variant: str, architecture: str, shape: tuple[int, int, int], latent_dim: int,
+          num_classes: int | None) -> Variant | str:  # fmt: skip
+    """The variant with its default config on `architecture`, or why the pair cannot be built."""
+    why = ARCHITECTURES[architecture].check(shape)
+    if why:
+        return why
+    cls = variants.get(variant)
     torch.manual_seed(0)
-    model = build_model(config, data).to(dev)
-    cfg = TrainConfig(**{**config.train.model_dump(), "steps": steps})
-    batch = cfg.batch_size
+    return cls(cls.Config(), image_shape=shape, latent_dim=latent_dim,
+               architecture=architecture, num_classes=num_classes)  # fmt: skip
+
+
+def measure_pair(
+    model: Variant, x: torch.Tensor, y: torch.Tensor | None, *, steps: int, repeats: int,
+    batch: int, lr: float = 1e-3, precision: str = "fp32",
+) -> dict[str, float]:  # fmt: skip
+    """Images/s of ours and of the bare loop (medians), their ratio (median of per-round
+    ratios) and the FLOPs per image of a training step."""
+    dev = x.device
+    cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, log_every=max(1, steps // 2),
+                      precision=precision)  # fmt: skip
+    warm = cfg.model_copy(update={"steps": 3})
+    train(copy.deepcopy(model), x, warm, seed=0, y=y)
+    bare_loop(copy.deepcopy(model), x, y, 3, batch, lr, precision)
     ours, bare = [], []
-    warm = TrainConfig(**{**cfg.model_dump(), "steps": 20})
-    train(copy.deepcopy(model), x, warm, seed=0)
-    bare_loop(copy.deepcopy(model), x, 20, batch, cfg.lr)
-    for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
+    for r in range(repeats):
         m = copy.deepcopy(model)
-        ours.append(steps * batch / _timed(lambda m=m: train(m, x, cfg, seed=0)))
+        ours.append(steps * batch / _timed(lambda m=m, r=r: train(m, x, cfg, seed=r, y=y), dev))
         m = copy.deepcopy(model)
-        bare.append(steps * batch / _timed(lambda m=m: bare_loop(m, x, steps, batch, cfg.lr)))
+        t = _timed(lambda m=m: bare_loop(m, x, y, steps, batch, lr, precision), dev)
+        bare.append(steps * batch / t)
     return {
-        "ours": max(ours), "bare": max(bare), "ratio": max(ours) / max(bare),
-        "batch": batch, "steps": steps, "image": "x".join(map(str, data.image_shape)),
-        "architecture": config.architecture, "device": str(dev),
-        "threads": torch.get_num_threads(),
-    }  # fmt: skip
+        "ours": statistics.median(ours),
+        "bare": statistics.median(bare),
+        "ratio": statistics.median(a / b for a, b in zip(ours, bare, strict=True)),
+        "flops_per_image": flops_per_image(model, x[:batch], None if y is None else y[:batch]),
+    }

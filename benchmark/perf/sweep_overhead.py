@@ -1,0 +1,88 @@
+"""Ray's cost per trial: a real sweep of N short trials through `run_sweep_with_ray` (Ray Tune,
+MLflow in a scratch store), timed from the trials' own records.
+
+- a trial's own time runs from `run_trial`'s start (`attempts.jsonl`) to its `result.json`;
+- overhead per trial = (wall × slots − Σ own) / N: the core-seconds no trial used, per trial;
+- gap = a trial's start − the latest end of another trial before it (consecutive trials);
+- parallel efficiency = Σ own / (wall × slots); first start = from the call to the first start.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmark.config import load_sweep
+
+
+def measure_sweep(
+    n_trials: int = 6, steps: int = 60, sweep_file: str = "sweeps/smoke.yaml", num_cpus: int = 2
+) -> dict[str, Any]:
+    """Run `n_trials` smoke trials (distinct β) on a local Ray of `num_cpus` CPUs.
+
+    Returns wall seconds, slots, each trial's own seconds, the gaps, the overhead per trial, the
+    parallel efficiency, the first-start latency and how many worker processes served the trials.
+    """
+    from benchmark.manifest import manifest
+    from benchmark.tracking import Tracker
+    from benchmark.tune import init_ray, run_sweep_with_ray
+
+    betas = [round(1 + 0.5 * i, 2) for i in range(n_trials)]
+    sweep = load_sweep(sweep_file, overrides=[f"grid.beta={betas}", f"train.steps={steps}"])
+    with tempfile.TemporaryDirectory(prefix="vaebench-perf-") as tmp:
+        root = Path(tmp)
+        tracker = Tracker(f"sqlite:///{root / 'mlflow.db'}", root, "perf")
+        tracker.start_sweep(sweep, manifest())
+        t_init = time.time()
+        init_ray(None, num_cpus)
+        t0 = time.time()
+        statuses = run_sweep_with_ray(
+            sweep, tracker, storage_path=root / "ray", experiment_name="perf", device="cpu",
+            cache_dir=root / "cache", feature_nets=root / "feature_nets",
+        )  # fmt: skip
+        wall = time.time() - t0
+        trials = []
+        for state in (root / "ray" / "perf" / "trials").iterdir():
+            first = json.loads((state / "attempts.jsonl").read_text().splitlines()[0])
+            result = state / "out" / "result.json"
+            end = result.stat().st_mtime
+            trials.append(
+                {
+                    "start": first["time"],
+                    "end": end,
+                    "pid": first["pid"],
+                    "data_seconds": json.loads(result.read_text())["data_seconds"],
+                }
+            )
+    slots = max(1, min(n_trials, int(num_cpus // sweep.resources.cpu)))
+    trials.sort(key=lambda t: t["start"])
+    # Consecutive trials: from the latest end before a trial's start to that start.
+    gaps = [
+        t["start"] - max(ends)
+        for t in trials[1:]
+        if (ends := [u["end"] for u in trials if u["end"] <= t["start"]])
+    ]
+    own = [t["end"] - t["start"] for t in trials]
+    return {
+        "n": n_trials,
+        "finished": sum(s == "finished" for s in statuses.values()),
+        "slots": slots,
+        "ray_init_seconds": t0 - t_init,
+        "wall_seconds": wall,
+        "own_seconds_mean": statistics.mean(own),
+        "first_start_seconds": trials[0]["start"] - t0,
+        "gap_seconds_median": statistics.median(gaps) if gaps else float("nan"),
+        "gap_seconds_max": max(gaps) if gaps else float("nan"),
+        "overhead_per_trial_seconds": (wall * slots - sum(own)) / n_trials,
+        "parallel_efficiency": sum(own) / (wall * slots),
+        "worker_processes": len({t["pid"] for t in trials}),
+        "data_seconds_mean": statistics.mean(t["data_seconds"] for t in trials),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_sweep(), indent=2))
