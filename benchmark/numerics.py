@@ -127,8 +127,9 @@ def run_probe(name: str) -> dict[str, float]:
             result = run_trial(config, tmp, device="cpu")
     finally:
         torch.set_num_threads(threads)
-    out = {k: float(v) for k, v in result.items() if _is_pinned_key(k, v)}
+    out: dict[str, Any] = {k: float(v) for k, v in result.items() if _is_pinned_key(k, v)}
     out["finished"] = float(result.get("status") == "finished")
+    out["model_sha256"] = result.get("model_sha256", "")
     return dict(sorted(out.items()))
 
 
@@ -146,10 +147,24 @@ def all_probes() -> list[str]:
     return [*probe_configs(), *(f"dataset:{d}" for d in _DATASETS)]
 
 
-def load_pins(path: Path = PINS) -> dict[str, dict[str, float]]:
+def environment() -> dict[str, str]:
+    """What bitwise equality of trained weights depends on: the CPU and the torch build."""
+    import torch
+
+    from benchmark.manifest import cpu_model
+
+    return {"cpu": cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(),
+            "torch": torch.__version__}  # fmt: skip
+
+
+def load_pins(path: Path = PINS) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     return json.loads(path.read_text())["probes"]
+
+
+def pinned_environment(path: Path = PINS) -> dict[str, str]:
+    return json.loads(path.read_text()).get("environment", {}) if path.is_file() else {}
 
 
 def digest(values: dict[str, float]) -> str:
@@ -158,12 +173,25 @@ def digest(values: dict[str, float]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def compare(pinned: dict[str, float], now: dict[str, float], rtol: float = RTOL) -> list[str]:
-    """The differences between a probe's pins and a rerun, one line each (empty: match)."""
+def compare(
+    pinned: dict[str, Any], now: dict[str, Any], rtol: float = RTOL, bitwise: bool | None = None
+) -> list[str]:
+    """The differences between a probe's pins and a rerun, one line each (empty: match).
+
+    Metrics must agree to `rtol`. The trained weights' digest (`model_sha256`) must be equal
+    when `bitwise` (default: when this machine's CPU and torch build are the pins'), which
+    catches last-bit changes that a short probe's metrics do not show; on another CPU it is
+    float noise and is not compared.
+    """
+    if bitwise is None:
+        bitwise = pinned_environment() == environment()
     out = []
     for key in sorted(set(pinned) | set(now)):
         a, b = pinned.get(key), now.get(key)
-        if a is None or b is None:
+        if isinstance(a, str) or isinstance(b, str):
+            if bitwise and a != b:
+                out.append(f"{key}: pinned {a}, now {b} (same CPU and torch: bits changed)")
+        elif a is None or b is None:
             out.append(f"{key}: pinned {a}, now {b}")
         elif not (math.isclose(a, b, rel_tol=rtol, abs_tol=1e-9) or (a != a and b != b)):
             out.append(f"{key}: pinned {a!r}, now {b!r}")
@@ -239,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             changed.append(name)
             pins[name] = now
     if args.update and changed:
-        PINS.write_text(json.dumps({"rtol": RTOL, "probes": dict(sorted(pins.items()))},
-                                   indent=1, sort_keys=True) + "\n")  # fmt: skip
+        record = {"rtol": RTOL, "environment": environment(), "probes": dict(sorted(pins.items()))}
+        PINS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"re-pinned {len(changed)} probes in {PINS.relative_to(REPO)}")
     stale = stale_sweeps(pins=pins)
     for sweep, probes in stale.items():

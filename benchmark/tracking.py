@@ -219,7 +219,14 @@ class Tracker:
             tags.append(RunTag(f"{TAG}diverged_step", str(result["diverged_step"])))
         for key, note in (result.get("notes") or {}).items():
             tags.append(RunTag(f"{TAG}note.{key}", str(note)))
-        for key in ("dataset", "dataset_fingerprint", "device", "trial_hash", "versions"):
+        for key in (
+            "dataset",
+            "dataset_fingerprint",
+            "device",
+            "trial_hash",
+            "versions",
+            "model_sha256",
+        ):
             if key in result:
                 tags.append(RunTag(f"{TAG}{key}", str(result[key])))
         self.client.log_batch(run_id, tags=tags)

@@ -6,6 +6,7 @@ the Ray Tune trainable in `benchmark.tune` is a thin wrapper around it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -131,6 +132,7 @@ def run_trial(
         _drop_checkpoint(state_dir)
         return result
     result.update(train_seconds=fit.seconds, train_images_per_second=fit.images_per_second)
+    result["model_sha256"] = model_digest(model)
     if fit.resumed_from:
         result["resumed_from_step"] = fit.resumed_from
     t_after = time.perf_counter()
@@ -156,6 +158,19 @@ def run_trial(
     _write_json(workdir / "result.json", result)
     _drop_checkpoint(state_dir)
     return result
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """sha256 (16 hex) of the trained parameters' bytes: equal only for bitwise-equal models.
+
+    A last-bit change in the numerics (another optimiser kernel, another reduction order) may
+    not show in the metrics of a short run, but always shows here (`benchmark.numerics`).
+    """
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _feature_net(

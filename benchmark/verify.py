@@ -150,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             fb = f"{b:.7g}" if isinstance(b, float) else str(b)
             print(f"  {key:{width}s}  {fa:>14s}  {fb:>14s}  {'yes' if ok else 'NO'}")
         n_bad = sum(not ok for *_, ok in lines)
+        sha = row.get("model_sha256")
+        if isinstance(sha, str) and sha:
+            # Informational: bitwise-equal weights are expected on the same CPU and torch
+            # build only; the verdict rests on the metrics.
+            same = "yes" if sha == result.get("model_sha256") else "no (expected on another CPU)"
+            print(f"  trained weights bitwise equal: {same}")
         bad += n_bad
         print(f"  {row['trial']}: {len(lines) - n_bad}/{len(lines)} metrics match "
               f"(rtol {args.rtol:g})")  # fmt: skip
