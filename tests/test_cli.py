@@ -48,8 +48,7 @@ def test_list_variants_describes_each_with_its_parameters_and_defaults(cli):
         ),
         (
             ["sweeps/smoke.yaml", "--override", "variant=betavae"],
-            "beta_vae, cvae, hierarchical, iwae, vae, vqvae; "
-            "did you mean 'beta_vae'?",
+            "beta_vae, cvae, hierarchical, iwae, vae, vqvae; did you mean 'beta_vae'?",
         ),
         (["sweeps/smoke.yaml", "--override", "foo=1"], "error: --override foo=1: foo: unknown key"),
         (
