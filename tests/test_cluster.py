@@ -42,7 +42,10 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.cluster
 
 N_TRIALS = 4  # smoke.yaml: beta in {1, 4} x seed in {0, 1}
-STEPS = 400  # long enough to kill a trial between its first checkpoint and its end
+# Long enough that the second node joins in while the head still has trials to run (at 400
+# steps an idle machine finished all four on the head before the worker node took one), and
+# to kill a trial between its first checkpoint and its end.
+STEPS = 1500
 
 
 def _free_port() -> int:
