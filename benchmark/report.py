@@ -286,7 +286,8 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         metric_format(m, n, feature_nets(sr.runs, m))[0] for m in metrics
     ]
     if NOT_A_DENSITY in _notes(sr.runs, "decoder_likelihood"):  # see the Likelihood line
-        header = [h + " †" if h in DENSITY_HEADERS else h for h in header]
+        # ‡, not †: † marks cells tied with the best
+        header = [h + " ‡" if h in DENSITY_HEADERS else h for h in header]
     header += ["Seeds"]
     # Log-likelihoods under different p(x|z) are not on one scale (a pmf, a density on [0, 1]
     # or on R^D): no "best" ELBO/NLL across rows that differ in the likelihood.
@@ -308,8 +309,13 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
             cells += [r["not_finished"] or "–"] * len(metrics)
         else:
             cells += [
-                _cell(_summary(r, m), metric_format(m)[1], _spread(m), marks[m][i],
-                      r.get(f"{m}_na", "") if isinstance(r.get(f"{m}_na", ""), str) else "")
+                _cell(
+                    _summary(r, m),
+                    metric_format(m)[1],
+                    _spread(m),
+                    marks[m][i],
+                    r.get(f"{m}_na", "") if isinstance(r.get(f"{m}_na", ""), str) else "",
+                )
                 for m in metrics
             ]
         seeds = f"{r['n_finished']}/{r['n_trials']}"
@@ -355,7 +361,7 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Model", ", ".join(constant) + f"; {train}"),
         ("Likelihood", (_notes(runs, "decoder_likelihood")
                         or "Bernoulli (BCE summed over pixels)") + "; KL summed over latents, nats"
-                       + ("; † not a normalised density for grey pixels where the likelihood is "
+                       + ("; ‡ not a normalised density for grey pixels where the likelihood is "
                           "Bernoulli" if NOT_A_DENSITY in _notes(runs, "decoder_likelihood")
                           else "")),
         *metric_lines,
@@ -417,6 +423,8 @@ def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
 NOT_A_DENSITY = "not a normalised density for grey pixels"
 DENSITY_HEADERS = {"ELBO (nats)", "NLL (nats)", "NLL (bits/dim)"}
 LIKELIHOOD_SCALED = {"elbo", "nll", "bits_per_dim"}
+
+
 def _shared_notes() -> set[str]:
     """Note keys shown in the provenance lines (or the metric cells), not as variant notes."""
     keys = {"eval_points", "mig_representation", "kl_warmup", "decoder_likelihood"}
@@ -444,7 +452,8 @@ _TEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "±": r"$\pm$", "β": r"$\beta$", "γ": r"$\gamma$", "σ": r"$\sigma$", "≈": r"$\approx$",
-    "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "–": "--", "—": "---", "…": "...",
+    "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "‡": r"$^\ddagger$",
+    "–": "--", "—": "---", "…": "...",
 }  # fmt: skip
 _TEX_RE = re.compile("|".join(map(re.escape, _TEX)))
 
@@ -596,6 +605,13 @@ TABLES = ("runs.csv", "table.md", "table.tex", "table.csv")
 FIGURES = ("figure.png",)
 
 
+def runs_table(sr: SweepRuns) -> pd.DataFrame:
+    """runs.csv: one row per trial, the identifying columns first, then every logged key."""
+    # a sweep of variants without β (e.g. only `vae`) has no beta column
+    front = ["trial", *(c for c in ALWAYS if c in sr.runs.columns), "status"]
+    return sr.runs[front + [c for c in sr.runs.columns if c not in front]]
+
+
 def build_report(
     tracking_uri: str,
     experiment: str,
@@ -623,9 +639,7 @@ def build_report(
     if only == "figures":
         return paths
     agg = aggregate(sr)
-    front = ["trial", *ALWAYS, "status"]
-    cols = front + [c for c in sr.runs.columns if c not in front]
-    _atomic_write(paths["runs.csv"], sr.runs[cols].to_csv(index=False))
+    _atomic_write(paths["runs.csv"], runs_table(sr).to_csv(index=False))
     _atomic_write(paths["table.csv"], agg.to_csv(index=False))
     _atomic_write(paths["table.md"], to_markdown(sr, agg))
     _atomic_write(paths["table.tex"], to_latex(sr, agg))

@@ -155,7 +155,7 @@ def test_discretized_logistic_refuses_data_that_is_not_8bit():
 def test_report_marks_likelihood_columns_that_are_not_densities():
     import pandas as pd
 
-    from benchmark.report import SweepRuns, aggregate, to_markdown
+    from benchmark.report import SweepRuns, aggregate, runs_table, to_markdown
 
     grey = "Bernoulli (BCE-with-logits summed over pixels), nats: not a normalised density for " \
         "grey pixels (Bernoulli on [0, 1] data)"  # fmt: skip
@@ -171,8 +171,17 @@ def test_report_marks_likelihood_columns_that_are_not_densities():
     sr = SweepRuns({"run_id": "p", "sweep": "t"}, pd.DataFrame(rows), ["likelihood", "seed"])
     text = to_markdown(sr, aggregate(sr))
     header = next(line for line in text.splitlines() if line.startswith("| likelihood"))
-    assert "ELBO (nats) †" in header and "NLL (nats) †" in header
-    assert "NLL (bits/dim) †" in header and "MSE †" not in header
+    assert "ELBO (nats) ‡" in header and "NLL (nats) ‡" in header
+    assert "NLL (bits/dim) ‡" in header and "MSE ‡" not in header
     likelihood_line = next(line for line in text.splitlines() if "**Likelihood**" in line)
     assert grey in likelihood_line and dense in likelihood_line
-    assert "† not a normalised density for grey pixels" in likelihood_line
+    assert "‡ not a normalised density for grey pixels" in likelihood_line
+    # a sweep of `vae` alone logs no β: runs.csv is still written, without that column
+    assert list(runs_table(sr).columns[:6]) == [
+        "trial",
+        "variant",
+        "architecture",
+        "latent_dim",
+        "seed",
+        "status",
+    ]
