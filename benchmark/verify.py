@@ -15,6 +15,7 @@ matches, 1 when one does not, 2 for bad input.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -65,19 +66,40 @@ def pick_rows(runs: pd.DataFrame, trials: list[str], first: int) -> pd.DataFrame
     return ok.head(first)
 
 
-def rerun(row: pd.Series, feature_nets: Path, outputs: Path | None = None) -> dict[str, Any]:
-    """Train and evaluate the trial of `row` again, on the CPU, as it was run; with `outputs`,
-    its images (reconstructions, samples, latent traversals) are kept in `outputs/<trial>/`."""
-    import torch
+def trial_config(row: pd.Series):
+    """The `TrialConfig` recorded in a runs.csv row.
+
+    Raises:
+        VerifyError: the row has no config, or it does not validate with this code (e.g. a
+            plugin variant whose package is neither installed nor named with --plugin).
+    """
+    import pydantic
 
     from benchmark.config import TrialConfig
-    from benchmark.trial import run_trial
 
     if "config" not in row or not isinstance(row["config"], str):
         raise VerifyError(
             "runs.csv has no `config` column (made before verify existed); regenerate the sweep"
         )
-    config = TrialConfig.model_validate(json.loads(row["config"]))
+    try:
+        return TrialConfig.model_validate(json.loads(row["config"]))
+    except pydantic.ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        hint = "; a plugin variant needs its package installed or --plugin MODULE" if (
+            where == "variant") else ""  # fmt: skip
+        raise VerifyError(f"trial {row['trial']!r} of runs.csv: {where}: {msg}{hint}") from None
+
+
+def rerun(row: pd.Series, feature_nets: Path, outputs: Path | None = None) -> dict[str, Any]:
+    """Train and evaluate the trial of `row` again, on the CPU, as it was run; with `outputs`,
+    its images (reconstructions, samples, latent traversals) are kept in `outputs/<trial>/`."""
+    import torch
+
+    from benchmark.trial import run_trial
+
+    config = trial_config(row)
     threads = int(row["threads"]) if "threads" in row and pd.notna(row["threads"]) else 1
     torch.set_num_threads(threads)
     curve: list[dict[str, Any]] = []
@@ -126,8 +148,18 @@ def main(argv: list[str] | None = None) -> int:
         default=str(REPO / "results" / "feature_nets"),
         help="the FD feature nets (default: the committed results/feature_nets)",
     )
-    p.add_argument("--outputs", metavar="DIR",
-                   help="keep each rerun's images (incl. latent traversals) in DIR/<trial>/")
+    p.add_argument(
+        "--outputs",
+        metavar="DIR",
+        help="keep each rerun's images (incl. latent traversals) in DIR/<trial>/",
+    )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module that registers a variant (as benchmark.run does)",
+    )
     args = p.parse_args(argv)  # fmt: skip
     csv = Path(args.results) / "runs.csv"
     try:
@@ -139,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         if "config" not in rows.columns:
             raise VerifyError(f"{csv}: no `config` column (made before verify existed); "
                               "regenerate the sweep")  # fmt: skip
+        for module in args.plugin:
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise VerifyError(f"--plugin {module}: cannot import it ({e})") from None
+        for _, row in rows.iterrows():  # every config checked before the first long rerun
+            trial_config(row)
     except VerifyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

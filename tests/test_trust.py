@@ -40,6 +40,22 @@ def test_verify_bad_input_is_one_line(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "runs.csv" in out.stderr
 
 
+def test_verify_names_a_trial_whose_variant_is_not_registered(smoke, tmp_path):
+    # e.g. a plugin's results checked without its package: one line before any rerun
+    results, _ = smoke
+    shutil.copytree(results / "smoke", tmp_path / "smoke")
+    csv = tmp_path / "smoke" / "runs.csv"
+    runs = pd.read_csv(csv)
+    config = json.loads(runs.loc[0, "config"])
+    runs.loc[0, "config"] = json.dumps({**config, "variant": "beta_tcvae"})
+    runs.to_csv(csv, index=False)
+    out = run_cli("benchmark.verify", str(tmp_path / "smoke"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "variant: unknown variant 'beta_tcvae'" in out.stderr and "--plugin" in out.stderr
+    out = run_cli("benchmark.verify", str(tmp_path / "smoke"), "--plugin", "no_such_module")
+    assert out.returncode == 2 and "--plugin no_such_module: cannot import it" in out.stderr
+
+
 def test_sweep_records_its_numerics_and_tables_show_them(smoke):
     results, _ = smoke
     record = json.loads((results / "smoke" / "sweep.json").read_text())
