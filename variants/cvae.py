@@ -20,7 +20,7 @@ from torch import nn
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
 from variants.likelihood import importance_sampled_log_likelihood
-from variants.losses import free_bits, gaussian_kl
+from variants.losses import gaussian_kl, kl_with_free_bits, reparameterise
 from variants.registry import register
 
 # Width of the architecture encoder's output, which the label-conditioned head reads.
@@ -107,10 +107,10 @@ class CVAE(Variant):
     ) -> LossOutput:
         onehot = self.one_hot(y, x.shape[0])
         post = self._posterior(x, onehot)
-        z = post.mean + torch.randn_like(post.mean) * (0.5 * post.logvar).exp()
+        z = reparameterise(post.mean, post.logvar)
         recon = self.likelihood.nll(self.decode(z, onehot), x)
         kl_per_dim = gaussian_kl(post.mean, post.logvar)
-        total = recon + (self.beta * kl_weight) * _free_bits(kl_per_dim, free_bits)
+        total = recon + (self.beta * kl_weight) * kl_with_free_bits(kl_per_dim, free_bits)
         return LossOutput(total.mean(), recon.mean(), kl_per_dim.sum(-1).mean())
 
     @torch.no_grad()
@@ -145,6 +145,3 @@ class CVAE(Variant):
             return -self.likelihood.nll(self.decode(z, onehot), x)
 
         return importance_sampled_log_likelihood(self._posterior(x, onehot), log_px_given_z, k)
-
-
-_free_bits = free_bits  # the keyword argument of `loss` shadows the function's name there

@@ -21,13 +21,17 @@ is rejected with a ValueError.
 
 from __future__ import annotations
 
-import math
-
 import pydantic
 import torch
 
 from variants.base import LossOutput, VariantConfig
-from variants.losses import gaussian_kl, gaussian_log_prob, standard_normal_log_prob
+from variants.losses import (
+    gaussian_kl,
+    gaussian_log_prob,
+    log_mean_exp,
+    reparameterise,
+    standard_normal_log_prob,
+)
 from variants.registry import register
 from variants.vae import VAE
 
@@ -68,21 +72,15 @@ class IWAE(VAE):
             )
         k = self.config.k
         post = self.encode(x)
-        std = (0.5 * post.logvar).exp()
-        z = post.mean + std * torch.randn((k, *post.mean.shape), device=x.device, dtype=x.dtype)
+        z = reparameterise(post.mean, post.logvar, sample_shape=(k,))
         params = self.decoder(z.flatten(0, 1)).unflatten(0, (k, x.shape[0]))
         log_px = -self.likelihood.nll(params, x)  # (k, B)
         log_ratio = standard_normal_log_prob(z) - gaussian_log_prob(z, post.mean, post.logvar)
-        objective = _log_mean_exp(log_px + kl_weight * log_ratio)
-        bound = objective if kl_weight == 1.0 else _log_mean_exp(log_px + log_ratio)
+        objective = log_mean_exp(log_px + kl_weight * log_ratio)
+        bound = objective if kl_weight == 1.0 else log_mean_exp(log_px + log_ratio)
         return LossOutput(
             total=-objective.mean(),
             recon=-log_px.mean(),
             kl=gaussian_kl(post.mean, post.logvar).sum(-1).mean(),
             extras={"iwae_bound": bound.detach().mean()},
         )
-
-
-def _log_mean_exp(log_w: torch.Tensor) -> torch.Tensor:
-    """log (1/k) Σ_i exp(log_w_i) over the sample dim 0, computed stably; shape (B,)."""
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])

@@ -13,7 +13,7 @@ import torch
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
 from variants.likelihood import importance_sampled_log_likelihood
-from variants.losses import free_bits, gaussian_kl
+from variants.losses import gaussian_kl, kl_with_free_bits, reparameterise
 from variants.registry import register
 
 
@@ -53,12 +53,24 @@ class VAE(Variant):
         free_bits: float = 0.0,
     ) -> LossOutput:
         post = self.encode(x)
-        z = post.mean + torch.randn_like(post.mean) * (0.5 * post.logvar).exp()
+        z = reparameterise(post.mean, post.logvar)
         recon = self.likelihood.nll(self.decoder(z), x)
         kl_per_dim = gaussian_kl(post.mean, post.logvar)
-        kl_term = _free_bits(kl_per_dim, free_bits)
-        total = recon + (self.beta * kl_weight) * kl_term
-        return LossOutput(total.mean(), recon.mean(), kl_per_dim.sum(-1).mean())
+        weight, term, extras = self.regulariser(z, post, kl_per_dim, free_bits)
+        total = recon + (weight * kl_weight) * term
+        return LossOutput(total.mean(), recon.mean(), kl_per_dim.sum(-1).mean(), extras)
+
+    def regulariser(
+        self, z: torch.Tensor, post: Posterior, kl_per_dim: torch.Tensor, free_bits: float
+    ) -> tuple[float, torch.Tensor, dict[str, torch.Tensor]]:
+        """The term `loss` adds to the reconstruction NLL, as (weight, term, extras).
+
+        `loss` minimises mean(recon + (weight · kl_weight) · term). Here weight = β and term is
+        the KL summed over latent dims (B,), nats, under free bits (`kl_with_free_bits`); z (B, d)
+        is the sample the reconstruction used, post its posterior, kl_per_dim (B, d) the
+        closed-form KL. A subclass that regularises otherwise (e.g. β-TCVAE) overrides this.
+        """
+        return self.beta, kl_with_free_bits(kl_per_dim, free_bits), {}
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,6 +105,3 @@ class VAE(Variant):
 class BetaVAE(VAE):
     Config = BetaVAEConfig
     description = "β-VAE: the KL term weighted by β (Higgins et al. 2017, ICLR)"
-
-
-_free_bits = free_bits  # the keyword argument of `loss` shadows the function's name there
