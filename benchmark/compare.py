@@ -32,8 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import stats
+from benchmark.atomic import atomic_path, write_text_atomic
+from benchmark.paths import RESULTS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_METRICS = ("mse", "kl", "elbo", "nll", "mig")
 
 
@@ -207,7 +208,8 @@ def figure(runs: pd.DataFrame, metrics: list[str], axes: list[str], path: Path) 
     fig.suptitle("mean and 95% CI over seeds", fontsize=9)
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(suffix), dpi=130)
+        with atomic_path(path.with_suffix(suffix)) as tmp:
+            fig.savefig(tmp, dpi=130)
     plt.close(fig)
 
 
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     overrides = [p["run_args"][i + 1] for i, a in enumerate(p["run_args"]) if a == "--override"]
     sweep = load_sweep(args.sweep, p["profile"], overrides, allow_large=True)
-    results = Path(run_cli.option(p["run_args"], "--results-dir", str(REPO / "results")))
+    results = Path(run_cli.option(p["run_args"], "--results-dir", str(RESULTS)))
     uri = run_cli.option(p["run_args"], "--tracking-uri", None) or default_tracking_uri(results)
     sr = load_runs(uri, sweep.results_name)
     metrics = p["metrics"] or [m for m in DEFAULT_METRICS if m in sr.runs.columns]
@@ -243,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     keys = [a for a in sr.axes if a not in ("variant", "seed") and a in table.columns]
     out = results / sweep.results_name
     title = f"{sweep.name}: {p['candidate']} vs {', '.join(p['baselines'])}"
-    (out / "compare.csv").write_text(table.to_csv(index=False))
-    (out / "compare.md").write_text(to_markdown(table, p["candidate"], keys, title))
-    (out / "compare.tex").write_text(to_latex(table, p["candidate"], keys, title))
+    write_text_atomic(out / "compare.csv", table.to_csv(index=False))
+    write_text_atomic(out / "compare.md", to_markdown(table, p["candidate"], keys, title))
+    write_text_atomic(out / "compare.tex", to_latex(table, p["candidate"], keys, title))
     figure(sr.runs, metrics, sr.axes, out / "compare.png")
     print((out / "compare.md").read_text())
     for name in ("compare.md", "compare.tex", "compare.csv", "compare.png", "compare.pdf"):

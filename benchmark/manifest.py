@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmark.paths import REPO
+
 PACKAGES = ("torch", "torchvision", "ray", "mlflow", "torchmetrics", "numpy", "pydantic")
 
 

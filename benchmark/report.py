@@ -26,13 +26,13 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
+from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.config import ConfigError, load_sweep
 from benchmark.metric_names import from_mlflow
 from benchmark.metrics import registry as metric_registry
+from benchmark.paths import RESULTS
 from benchmark.stats import Summary, mark_best, summarize
 from benchmark.tracking import TAG, default_tracking_uri
-
-REPO = Path(__file__).resolve().parent.parent
 
 # Columns of the run itself, after the metrics' columns (which come from the metric registry).
 RUN_COLUMNS: dict[str, tuple[str, str]] = {
@@ -593,14 +593,6 @@ def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, 
     return paths
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # One temp name per process: two drivers finishing the same sweep at once must not
-    # rename each other's temp file away.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 TABLES = ("runs.csv", "table.md", "table.tex", "table.csv")
 FIGURES = ("figure.png",)
 
@@ -626,9 +618,8 @@ def build_report(
     names = {None: TABLES + FIGURES, "tables": TABLES, "figures": FIGURES}[only]
     paths = {n: out / n for n in names}
     if "figure.png" in paths:
-        tmp_fig = out / f".figure.{os.getpid()}.tmp.png"
-        figure(sr, tmp_fig)
-        tmp_fig.replace(paths["figure.png"])
+        with atomic_path(paths["figure.png"]) as tmp_fig:
+            figure(sr, tmp_fig)
     if only != "tables":
         paths.update(export_images(tracking_uri, sr, out / "images"))
         from benchmark.figures import paper_figures
@@ -639,10 +630,10 @@ def build_report(
     if only == "figures":
         return paths
     agg = aggregate(sr)
-    _atomic_write(paths["runs.csv"], runs_table(sr).to_csv(index=False))
-    _atomic_write(paths["table.csv"], agg.to_csv(index=False))
-    _atomic_write(paths["table.md"], to_markdown(sr, agg))
-    _atomic_write(paths["table.tex"], to_latex(sr, agg))
+    write_text_atomic(paths["runs.csv"], runs_table(sr).to_csv(index=False))
+    write_text_atomic(paths["table.csv"], agg.to_csv(index=False))
+    write_text_atomic(paths["table.md"], to_markdown(sr, agg))
+    write_text_atomic(paths["table.tex"], to_latex(sr, agg))
     return paths
 
 
@@ -672,7 +663,7 @@ def write_index(results: Path) -> Path:
                 f"[{Path(n).stem}]({folder.name}/figures/{n})" for n in figs))  # fmt: skip
         lines.append("")
     path = results / "README.md"
-    _atomic_write(path, "\n".join(lines))
+    write_text_atomic(path, "\n".join(lines))
     return path
 
 
@@ -683,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("sweep", help="the sweep file, e.g. sweeps/beta_tradeoff.yaml")
     parser.add_argument("--profile", default="default", help="the profile the sweep ran with")
-    parser.add_argument("--results-dir", default=str(REPO / "results"))
+    parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument("--tracking-uri", help="default: sqlite:///<results-dir>/mlflow.db")
     parser.add_argument("--run-id", help="a specific sweep (parent) run; default: the latest")
     parser.add_argument("--only", choices=["tables", "figures"], help="write only these")

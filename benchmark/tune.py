@@ -38,8 +38,6 @@ from benchmark.storage import TrialState, join, resolve_root  # noqa: E402
 from benchmark.tracking import DONE, Tracker  # noqa: E402
 from benchmark.trial import run_trial  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def run_trial_safely(
     config: TrialConfig,

@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from benchmark.numerics import VOLATILE
+from benchmark.paths import FEATURE_NETS
 
-REPO = Path(__file__).resolve().parent.parent
 # Bookkeeping columns of runs.csv that are not results of the trial.
 NOT_METRICS = {"index", "seed", "beta", "latent_dim", "steps", "batch_size", "lr", "threads"}
 
@@ -123,11 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
     p.add_argument(
         "--feature-nets",
-        default=str(REPO / "results" / "feature_nets"),
+        default=str(FEATURE_NETS),
         help="the FD feature nets (default: the committed results/feature_nets)",
     )
-    p.add_argument("--outputs", metavar="DIR",
-                   help="keep each rerun's images (incl. latent traversals) in DIR/<trial>/")
+    p.add_argument(
+        "--outputs",
+        metavar="DIR",
+        help="keep each rerun's images (incl. latent traversals) in DIR/<trial>/",
+    )
     args = p.parse_args(argv)  # fmt: skip
     csv = Path(args.results) / "runs.csv"
     try:
