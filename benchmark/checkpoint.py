@@ -22,6 +22,11 @@ FORMAT = 2  # 2: LR scheduler state, and a 4th window sum (gradient norm)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write `state` (tensors and plain values) with the current FORMAT to `path` atomically.
+
+    A kill during the write leaves the previous checkpoint intact (`benchmark.atomic`); the
+    parent folder is created. Raises what `torch.save` raises for an unpicklable value.
+    """
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
 

@@ -39,6 +39,10 @@ DEFAULT_METRICS = ("mse", "kl", "elbo", "nll", "mig")
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """(compare's own options, the remaining arguments for benchmark.run).
+
+    argparse exits 2 with a usage line on a bad compare option.
+    """
     p = argparse.ArgumentParser(
         prog="python -m benchmark.compare",
         description="Run a sweep with a candidate variant and baselines, then compare them "
@@ -140,6 +144,8 @@ def _f(x: float, digits: int = 4) -> str:
 
 
 def to_markdown(table: pd.DataFrame, candidate: str, keys: list[str], title: str) -> str:
+    """The comparison table as Markdown: a section per baseline (and grid point), each with
+    a verdict summary."""
     lines = [f"# {title}", "",
              f"Candidate **{candidate}** against each baseline, per grid point. Difference = "
              "candidate − baseline with its 95% interval; paired t-test when both ran the same "
@@ -168,6 +174,7 @@ def to_markdown(table: pd.DataFrame, candidate: str, keys: list[str], title: str
 
 
 def to_latex(table: pd.DataFrame, candidate: str, keys: list[str], title: str) -> str:
+    """The comparison as a booktabs LaTeX table (difference, 95% interval, Holm p, verdict)."""
     from benchmark.report import _tex_escape
 
     cols = [*keys, "baseline", "metric", "diff", "diff_low", "diff_high", "p_holm", "verdict"]
@@ -189,6 +196,7 @@ def to_latex(table: pd.DataFrame, candidate: str, keys: list[str], title: str) -
 
 
 def figure(runs: pd.DataFrame, metrics: list[str], axes: list[str], path: Path) -> None:
+    """Mean and 95% CI over seeds per variant, a panel per metric; writes `path` .png and .pdf."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,6 +222,11 @@ def figure(runs: pd.DataFrame, metrics: list[str], axes: list[str], path: Path) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.compare`: run the sweep (benchmark.run), compare, write compare.*.
+
+    Exit codes: 0 done; 1 nothing to compare; 2 a bad sweep, option or override (one line);
+    otherwise benchmark.run's own code when the sweep could not run.
+    """
     from benchmark import run as run_cli
     from benchmark.config import ConfigError, load_sweep
     from benchmark.report import load_runs

@@ -128,6 +128,7 @@ class FeatureNet(nn.Module):
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits per head: {head name: (N, classes)} for images (N, C, H, W) in [0, 1]."""
         h = self.features(x)
         return {name: head(h) for name, head in self.heads.items()}
 
@@ -140,6 +141,7 @@ class FeatureNet(nn.Module):
 
 
 def parameter_count(net: nn.Module) -> int:
+    """The number of scalar parameters of `net`."""
     return sum(p.numel() for p in net.parameters())
 
 
@@ -456,6 +458,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.feature_nets`: train (or load) and cache one domain feature net.
+
+    Exit codes: 0 done; 2 a bad argument, dataset or cache (one line, no traceback).
+    """
     parser = _Parser(prog="python -m benchmark.feature_nets", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset name, e.g. fashion_mnist")
     parser.add_argument("--resolution", type=int, required=True, help="image side in pixels")

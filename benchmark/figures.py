@@ -132,6 +132,10 @@ def training_curves(client, runs: pd.DataFrame, axes: list[str], out: Path) -> l
 
 
 def best_trial(runs: pd.DataFrame, metric: str, direction: str) -> pd.Series | None:
+    """The finished trial with the best `metric` ("lower" or "higher" is better), or None.
+
+    None when the metric is absent or has no finished value.
+    """
     df = _finished(runs)
     if metric not in df.columns or df[metric].isna().all():
         return None

@@ -146,6 +146,7 @@ def _dataset_probe(name: str) -> dict[str, float]:
 
 
 def all_probes() -> list[str]:
+    """The names of every probe: the trial probes, then one `dataset:<name>` per real dataset."""
     return [*probe_configs(), *(f"dataset:{d}" for d in _DATASETS)]
 
 
@@ -160,12 +161,14 @@ def environment() -> dict[str, str]:
 
 
 def load_pins(path: Path = PINS) -> dict[str, dict[str, Any]]:
+    """{probe: pinned values} from `path`; empty if the file does not exist."""
     if not path.is_file():
         return {}
     return json.loads(path.read_text())["probes"]
 
 
 def pinned_environment(path: Path = PINS) -> dict[str, str]:
+    """The CPU and torch build the pins were made on; empty if there are no pins."""
     return json.loads(path.read_text()).get("environment", {}) if path.is_file() else {}
 
 
@@ -280,6 +283,11 @@ def unlabelled_stale(results: Path = RESULTS, pins: dict | None = None) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.numerics`: run the probes and compare them with the pins.
+
+    Exit codes: 0 all probes equal (or re-pinned with --update); 1 a probe changed; 2 an unknown
+    --probe.
+    """
     p = argparse.ArgumentParser(
         prog="python -m benchmark.numerics",
         description="Check the code's numerics against the pinned probes (results/numerics.json)"

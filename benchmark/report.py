@@ -104,11 +104,15 @@ def _fid_samples(runs: pd.DataFrame) -> int | None:
 
 
 class ReportError(Exception):
+    """The report cannot be built from the tracking store (no experiment, sweep or trials)."""
+
     pass
 
 
 @dataclass
 class SweepRuns:
+    """One sweep's runs from MLflow: the parent's tags, one row per trial, and the grid's axes."""
+
     parent: dict[str, str]  # the parent run's tags, without the prefix
     runs: pd.DataFrame  # one row per trial
     axes: list[str]
@@ -124,6 +128,10 @@ def _parse(value: str):
 
 
 def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) -> SweepRuns:
+    """The runs of one sweep: the latest sweep run of `experiment`, or `parent_id`.
+
+    Raises ReportError when the experiment, the sweep run or its trial runs do not exist.
+    """
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -409,6 +417,7 @@ def feature_nets(runs: pd.DataFrame, column: str | None = None) -> list[str]:
 
 
 def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
+    """table.md: the aggregated table (mean ± std over seeds, best marked) with its notes."""
     header, rows = _table_rows(sr, agg)
     lines = [f"# {sr.parent.get('sweep', '')}: {sr.parent.get('description', '')}", ""]
     lines += [f"- **{k}**: {v}" for k, v in _provenance(sr)]
@@ -521,6 +530,7 @@ def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
 
 
 def figure(sr: SweepRuns, path: Path) -> None:
+    """figure.png: each metric against the first numeric axis, mean and 95% CI per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -668,6 +678,10 @@ def write_index(results: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.report`: rebuild a sweep's tables and figures from MLflow.
+
+    Exit codes: 0 written; 2 a bad sweep file or no runs to report (one line).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.report",
         description="Rebuild a sweep's tables and figure from its MLflow runs alone.",

@@ -30,6 +30,7 @@ from benchmark.paths import FEATURE_NETS, RESULTS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The run CLI's options; argparse exits 2 with a usage line on a bad option."""
     p = argparse.ArgumentParser(
         prog="python -m benchmark.run",
         description="Run a vaebench sweep through Ray Tune and log every trial to MLflow.",
@@ -154,6 +155,12 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.run`: run a sweep's trials through Ray Tune, log them to MLflow, report.
+
+    Exit codes: 0 done (also with failed trials, unless --strict); 1 --strict and not every
+    trial finished; 2 a bad sweep, override or option (one line naming its source); 130
+    interrupted (rerun to resume).
+    """
     args = parse_args(argv)
     from benchmark.paths import (
         absolute,

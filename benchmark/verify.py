@@ -101,6 +101,10 @@ def check(row: pd.Series, result: dict[str, Any], rtol: float) -> list[tuple[str
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.verify`: rerun committed trials from runs.csv and compare every metric.
+
+    Exit codes: 0 all metrics agree within --rtol; 1 some differ; 2 bad input (one line).
+    """
     p = argparse.ArgumentParser(
         prog="python -m benchmark.verify",
         description="Rerun trials of a committed sweep from runs.csv and compare every metric.",

@@ -28,11 +28,19 @@ FEATURES = 256
 
 
 class CVAEConfig(VariantConfig):
+    """CVAE hyper-parameters: the KL weight β (1: the conditional ELBO)."""
+
     beta: float = pydantic.Field(1.0, gt=0, description="weight of the KL term")
 
 
 @register("cvae")
 class CVAE(Variant):
+    """The conditional VAE (Sohn et al. 2015, NeurIPS): q(z|x, y) and p(x|z, y), prior N(0, I).
+
+    Every method taking `y` needs integer class labels (B,) in [0, num_classes) and raises
+    ValueError without them (`one_hot`); construction raises ValueError without `num_classes`.
+    """
+
     Config = CVAEConfig
     description = (
         "conditional VAE: encoder and decoder see the class label (Sohn et al. 2015, NeurIPS)"
@@ -59,9 +67,11 @@ class CVAE(Variant):
 
     @property
     def beta(self) -> float:
+        """β, the KL weight."""
         return self.config.beta
 
     def notes(self) -> dict[str, str]:
+        """Says that elbo and nll are of the conditional log p(x|y), not log p(x)."""
         return {
             "likelihood": "cvae: elbo and nll bound/estimate the conditional log p(x|y) given the "
             "true label, so they are not directly comparable with log p(x) of other variants",
@@ -83,6 +93,7 @@ class CVAE(Variant):
         return F.one_hot(y.long(), self.num_classes).float()
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """q(z|x, y): mean and logvar, each (B, latent_dim). ValueError on bad labels."""
         return self._posterior(x, self.one_hot(y, x.shape[0]))
 
     def _posterior(self, x: torch.Tensor, onehot: torch.Tensor) -> Posterior:
@@ -105,6 +116,7 @@ class CVAE(Variant):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """As VAE.loss, with the label fed to encoder and decoder. ValueError on bad labels."""
         onehot = self.one_hot(y, x.shape[0])
         post = self._posterior(x, onehot)
         z = reparameterise(post.mean, post.logvar)
@@ -115,6 +127,7 @@ class CVAE(Variant):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) decoded from the posterior mean, given labels y."""
         onehot = self.one_hot(y, x.shape[0])
         return self.likelihood.mean(self.decode(self._posterior(x, onehot).mean, onehot))
 

@@ -54,6 +54,8 @@ IS_CHUNK = 64
 
 
 class HierarchicalConfig(VariantConfig):
+    """Hierarchical-VAE hyper-parameters: β, the lower levels' sizes and the MLP width."""
+
     beta: float = pydantic.Field(1.0, gt=0, description="weight of the summed KL term")
     lower_dims: list[pydantic.PositiveInt] = pydantic.Field(
         default_factory=lambda: [16],
@@ -125,6 +127,12 @@ def _act() -> nn.Module:
 
 @register("hierarchical")
 class HierarchicalVAE(Variant):
+    """The Ladder-VAE-style hierarchical VAE (Sønderby et al. 2016, arXiv:1602.02282).
+
+    L = len(lower_dims) + 1 Gaussian levels; the top has `latent_dim` units and is the
+    representation `encode` returns. See the module docstring for the model and objective.
+    """
+
     Config = HierarchicalConfig
     description = (
         "hierarchical VAE, stochastic levels, Ladder-VAE style (Sønderby et al. 2016, "
@@ -157,6 +165,7 @@ class HierarchicalVAE(Variant):
 
     @property
     def beta(self) -> float:
+        """β, the weight of the summed per-level KL."""
         return self.config.beta
 
     def bottom_up(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -213,6 +222,10 @@ class HierarchicalVAE(Variant):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """recon + β·kl_weight·Σ_l KL_l from one top-down draw; nats per example.
+
+        Free bits apply per level per dim; extras `kl_level_1` (bottom) … `kl_level_L` (top).
+        """
         levels = self.infer(x)
         recon = self.likelihood.nll(self.decoder(levels[0].z), x)
         kl_per_dim = [level.kl_per_dim() for level in levels]
@@ -263,6 +276,7 @@ class HierarchicalVAE(Variant):
         return chunked_log_mean_exp(log_weights, k, IS_CHUNK)
 
     def notes(self) -> dict[str, str]:
+        """The level sizes and how kl and nll are computed over the hierarchy."""
         sizes = ", ".join(str(d) for d in self.dims)
         return {
             "hierarchy": (

@@ -37,6 +37,8 @@ from variants.vae import VAE
 
 
 class IWAEConfig(VariantConfig):
+    """IWAE hyper-parameters: k, the importance samples per example in the bound."""
+
     k: int = pydantic.Field(5, ge=1, description="importance samples per example in the bound")
 
 
@@ -52,6 +54,7 @@ class IWAE(VAE):
     supports_free_bits = False  # the importance weights hold no per-dim KL to clamp
 
     def notes(self) -> dict[str, str]:
+        """Says the model is trained on the k-sample bound while elbo is the one-sample ELBO."""
         return {
             "objective": f"iwae: trained on the IWAE bound with k={self.config.k} (iwae_bound); "
             "elbo is the standard one-sample ELBO with closed-form KL of the same model",
@@ -65,6 +68,11 @@ class IWAE(VAE):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """−L_k, the k-sample IWAE bound (Burda et al. 2016, arXiv:1509.00519), nats per example.
+
+        kl_weight scales log p(z) − log q(z|x) inside the weights; extras["iwae_bound"] is the
+        unweighted L_k. Raises ValueError for free_bits > 0.
+        """
         if free_bits > 0:
             raise ValueError(
                 f"iwae does not support free bits (got free_bits={free_bits}): the importance "

@@ -22,11 +22,20 @@ class VAEConfig(VariantConfig):
 
 
 class BetaVAEConfig(VariantConfig):
+    """β-VAE hyper-parameters: the KL weight β (Higgins et al. 2017, ICLR)."""
+
     beta: float = pydantic.Field(4.0, gt=0, description="weight of the KL term")
 
 
 @register("vae")
 class VAE(Variant):
+    """The standard VAE (Kingma & Welling 2014, arXiv:1312.6114); β-VAE is the same with β ≠ 1.
+
+    Encoder: images (B, C, H, W) to (mean, logvar), each (B, latent_dim); decoder: z (B,
+    latent_dim) to the likelihood's parameters. Subclasses that keep this model and change only
+    the objective override `regulariser` (β-TCVAE) or `loss` (IWAE).
+    """
+
     Config = VAEConfig
     description = "the standard VAE, β = 1 (Kingma & Welling 2014, arXiv:1312.6114)"
 
@@ -38,9 +47,11 @@ class VAE(Variant):
 
     @property
     def beta(self) -> float:
+        """β, the KL weight (1 for the standard VAE, the config's `beta` otherwise)."""
         return getattr(self.config, "beta", 1.0)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """q(z|x): mean and logvar, each (B, latent_dim), from one encoder pass."""
         mean, logvar = self.encoder(x).chunk(2, dim=-1)
         return Posterior(mean, logvar)
 
@@ -52,6 +63,10 @@ class VAE(Variant):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """recon + β·kl_weight·KL with z ~ q(z|x) drawn once (`reparameterise`); nats per example.
+
+        `extras` holds whatever `regulariser` returns (empty for the VAE).
+        """
         post = self.encode(x)
         z = reparameterise(post.mean, post.logvar)
         recon = self.likelihood.nll(self.decoder(z), x)
@@ -74,16 +89,19 @@ class VAE(Variant):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) decoded from the posterior mean."""
         return self.likelihood.mean(self.decoder(self.encode(x).mean))
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) decoded from z (B, latent_dim)."""
         return self.likelihood.mean(self.decoder(z))
 
     @torch.no_grad()
     def sample(
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """Pixel means (n, C, H, W) decoded from z ~ N(0, I) drawn from `generator`."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator, device=device)
         return self.likelihood.mean(self.decoder(z))
@@ -103,5 +121,7 @@ class VAE(Variant):
 
 @register("beta_vae")
 class BetaVAE(VAE):
+    """β-VAE (Higgins et al. 2017, ICLR): the VAE with the KL term weighted by β (default 4)."""
+
     Config = BetaVAEConfig
     description = "β-VAE: the KL term weighted by β (Higgins et al. 2017, ICLR)"

@@ -134,6 +134,8 @@ def _validate(latents, factors, n_bins) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Params(pydantic.BaseModel):
+    """MIG's points and equal-width bins per latent (Chen et al. 2018, arXiv:1802.04942)."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
 
     mig_points: pydantic.PositiveInt = pydantic.Field(
