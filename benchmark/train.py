@@ -234,7 +234,7 @@ def train(
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    # The global generator draws the reparameterisation noise (torch.randn_like in the variants).
+    # The global generator draws the reparameterisation noise (`variants.losses.reparameterise`).
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
