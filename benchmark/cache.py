@@ -27,8 +27,8 @@ from functools import cache
 from pathlib import Path
 
 from benchmark import numerics
+from benchmark.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 CODE = ("benchmark", "variants", "pyproject.toml")
 
 

@@ -10,23 +10,25 @@ aside and the trial starts from step 0: it costs the steps it held, never the tr
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from benchmark.atomic import atomic_path
 from benchmark.readback import set_aside
 
 FORMAT = 2  # 2: LR scheduler state, and a 4th window sum (gradient norm)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    tmp.replace(path)
+    """Write `state` (tensors and plain values) with the current FORMAT to `path` atomically.
+
+    A kill during the write leaves the previous checkpoint intact (`benchmark.atomic`); the
+    parent folder is created. Raises what `torch.save` raises for an unpicklable value.
+    """
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
 
 
 def load_checkpoint(

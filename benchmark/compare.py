@@ -32,12 +32,17 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark import stats
+from benchmark.atomic import atomic_path, write_text_atomic
+from benchmark.paths import RESULTS
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_METRICS = ("mse", "kl", "elbo", "nll", "mig")
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """(compare's own options, the remaining arguments for benchmark.run).
+
+    argparse exits 2 with a usage line on a bad compare option.
+    """
     p = argparse.ArgumentParser(
         prog="python -m benchmark.compare",
         description="Run a sweep with a candidate variant and baselines, then compare them "
@@ -139,6 +144,8 @@ def _f(x: float, digits: int = 4) -> str:
 
 
 def to_markdown(table: pd.DataFrame, candidate: str, keys: list[str], title: str) -> str:
+    """The comparison table as Markdown: a section per baseline (and grid point), each with
+    a verdict summary."""
     lines = [f"# {title}", "",
              f"Candidate **{candidate}** against each baseline, per grid point. Difference = "
              "candidate − baseline with its 95% interval; paired t-test when both ran the same "
@@ -167,6 +174,7 @@ def to_markdown(table: pd.DataFrame, candidate: str, keys: list[str], title: str
 
 
 def to_latex(table: pd.DataFrame, candidate: str, keys: list[str], title: str) -> str:
+    """The comparison as a booktabs LaTeX table (difference, 95% interval, Holm p, verdict)."""
     from benchmark.report import _tex_escape
 
     cols = [*keys, "baseline", "metric", "diff", "diff_low", "diff_high", "p_holm", "verdict"]
@@ -188,6 +196,7 @@ def to_latex(table: pd.DataFrame, candidate: str, keys: list[str], title: str) -
 
 
 def figure(runs: pd.DataFrame, metrics: list[str], axes: list[str], path: Path) -> None:
+    """Mean and 95% CI over seeds per variant, a panel per metric; writes `path` .png and .pdf."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -207,11 +216,17 @@ def figure(runs: pd.DataFrame, metrics: list[str], axes: list[str], path: Path) 
     fig.suptitle("mean and 95% CI over seeds", fontsize=9)
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(suffix), dpi=130)
+        with atomic_path(path.with_suffix(suffix)) as tmp:
+            fig.savefig(tmp, dpi=130)
     plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.compare`: run the sweep (benchmark.run), compare, write compare.*.
+
+    Exit codes: 0 done; 1 nothing to compare; 2 a bad sweep, option or override (one line);
+    otherwise benchmark.run's own code when the sweep could not run.
+    """
     from benchmark import run as run_cli
     from benchmark.config import ConfigError, load_sweep
     from benchmark.report import load_runs
@@ -231,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     overrides = [p["run_args"][i + 1] for i, a in enumerate(p["run_args"]) if a == "--override"]
     sweep = load_sweep(args.sweep, p["profile"], overrides, allow_large=True)
-    results = Path(run_cli.option(p["run_args"], "--results-dir", str(REPO / "results")))
+    results = Path(run_cli.option(p["run_args"], "--results-dir", str(RESULTS)))
     uri = run_cli.option(p["run_args"], "--tracking-uri", None) or default_tracking_uri(results)
     sr = load_runs(uri, sweep.results_name)
     metrics = p["metrics"] or [m for m in DEFAULT_METRICS if m in sr.runs.columns]
@@ -243,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     keys = [a for a in sr.axes if a not in ("variant", "seed") and a in table.columns]
     out = results / sweep.results_name
     title = f"{sweep.name}: {p['candidate']} vs {', '.join(p['baselines'])}"
-    (out / "compare.csv").write_text(table.to_csv(index=False))
-    (out / "compare.md").write_text(to_markdown(table, p["candidate"], keys, title))
-    (out / "compare.tex").write_text(to_latex(table, p["candidate"], keys, title))
+    write_text_atomic(out / "compare.csv", table.to_csv(index=False))
+    write_text_atomic(out / "compare.md", to_markdown(table, p["candidate"], keys, title))
+    write_text_atomic(out / "compare.tex", to_latex(table, p["candidate"], keys, title))
     figure(sr.runs, metrics, sr.axes, out / "compare.png")
     print((out / "compare.md").read_text())
     for name in ("compare.md", "compare.tex", "compare.csv", "compare.png", "compare.pdf"):

@@ -36,7 +36,9 @@ import torch.nn.functional as F
 from filelock import FileLock
 from torch import nn
 
+from benchmark.atomic import write_bytes_atomic
 from benchmark.data import SPECS, DataError, Dataset, load_dataset
+from benchmark.paths import FEATURE_NETS
 from benchmark.readback import set_aside
 
 # Bump whenever the architecture, the targets or the training recipe change: a cache written
@@ -52,7 +54,6 @@ MIN_SIDE = 8
 DEFAULT_STEPS = 1500
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_LR = 2e-3
-DEFAULT_CACHE_ROOT = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
 # Factor datasets draw one pool of fresh images (stored as uint8, exact for 8-bit and binary
 # images) instead of calling sample_factors every step: the real dSprites sampler streams
 # through its 3 GB file on every call.
@@ -127,6 +128,7 @@ class FeatureNet(nn.Module):
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits per head: {head name: (N, classes)} for images (N, C, H, W) in [0, 1]."""
         h = self.features(x)
         return {name: head(h) for name, head in self.heads.items()}
 
@@ -139,6 +141,7 @@ class FeatureNet(nn.Module):
 
 
 def parameter_count(net: nn.Module) -> int:
+    """The number of scalar parameters of `net`."""
     return sum(p.numel() for p in net.parameters())
 
 
@@ -310,19 +313,6 @@ def cache_paths(name: str, resolution: int, cache_root: str | Path) -> tuple[Pat
     return root / f"{stem}.pt", root / f"{stem}.json"
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    # Temp file in the same folder, then rename: parallel readers see no file or a whole one.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_cache(net: FeatureNet, meta: dict, pt: Path, js: Path) -> dict:
     """Write weights then sidecar (each atomically); the sidecar carries the weights' sha256,
     so a crash between the two writes is detected on load. Returns the sidecar dict."""
@@ -335,8 +325,8 @@ def save_cache(net: FeatureNet, meta: dict, pt: Path, js: Path) -> dict:
     weights = buf.getvalue()
     meta = {**meta, "format_version": FORMAT_VERSION,
             "weights_sha256": hashlib.sha256(weights).hexdigest()}  # fmt: skip
-    _atomic_write(pt, weights)
-    _atomic_write(js, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(pt, weights)
+    write_bytes_atomic(js, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
     return meta
 
 
@@ -468,11 +458,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.feature_nets`: train (or load) and cache one domain feature net.
+
+    Exit codes: 0 done; 2 a bad argument, dataset or cache (one line, no traceback).
+    """
     parser = _Parser(prog="python -m benchmark.feature_nets", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset name, e.g. fashion_mnist")
     parser.add_argument("--resolution", type=int, required=True, help="image side in pixels")
     parser.add_argument(
-        "--cache-root", default=str(DEFAULT_CACHE_ROOT),
+        "--cache-root", default=str(FEATURE_NETS),
         help="cache folder (default: the repository's results/feature_nets, as benchmark.run)",
     )  # fmt: skip
     parser.add_argument("--data-root", default=None, help="folder of downloaded dataset files")

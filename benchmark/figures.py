@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.atomic import atomic_path
 from benchmark.metric_names import to_mlflow
 
 FORMATS = (".png", ".pdf")
@@ -41,9 +42,8 @@ def _save(fig, path: Path) -> list[Path]:
     out = []
     for suffix in FORMATS:
         p = path.with_suffix(suffix)
-        tmp = p.with_name(f".{p.stem}.{os.getpid()}.tmp{suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        tmp.replace(p)
+        with atomic_path(p) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight")
         out.append(p)
     return out
 
@@ -132,6 +132,10 @@ def training_curves(client, runs: pd.DataFrame, axes: list[str], out: Path) -> l
 
 
 def best_trial(runs: pd.DataFrame, metric: str, direction: str) -> pd.Series | None:
+    """The finished trial with the best `metric` ("lower" or "higher" is better), or None.
+
+    None when the metric is absent or has no finished value.
+    """
     df = _finished(runs)
     if metric not in df.columns or df[metric].isna().all():
         return None

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmark.paths import REPO
+
 PACKAGES = ("torch", "torchvision", "ray", "mlflow", "torchmetrics", "numpy", "pydantic")
 
 
@@ -35,6 +36,7 @@ def git_commit() -> str:
 
 
 def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else `platform`)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -60,6 +62,7 @@ def machine() -> str:
 
 
 def versions() -> dict[str, str]:
+    """{package: version} of Python and the packages that shape results (or 'not installed')."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -70,6 +73,7 @@ def versions() -> dict[str, str]:
 
 
 def manifest() -> dict[str, str]:
+    """The run's provenance: commit (with -dirty), machine, UTC date and package versions."""
     return {
         "commit": git_commit(),
         "machine": machine(),

@@ -39,8 +39,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-PINS = REPO / "results" / "numerics.json"
+from benchmark.atomic import write_text_atomic
+from benchmark.paths import REPO, RESULTS
+
+PINS = RESULTS / "numerics.json"
 RTOL = 1e-4
 # Only what a model computes is pinned: never wall time, throughput or paths.
 VOLATILE = ("seconds", "images_per_second", "versions", "device", "dataset", "notes", "threads")
@@ -144,6 +146,7 @@ def _dataset_probe(name: str) -> dict[str, float]:
 
 
 def all_probes() -> list[str]:
+    """The names of every probe: the trial probes, then one `dataset:<name>` per real dataset."""
     return [*probe_configs(), *(f"dataset:{d}" for d in _DATASETS)]
 
 
@@ -158,12 +161,14 @@ def environment() -> dict[str, str]:
 
 
 def load_pins(path: Path = PINS) -> dict[str, dict[str, Any]]:
+    """{probe: pinned values} from `path`; empty if the file does not exist."""
     if not path.is_file():
         return {}
     return json.loads(path.read_text())["probes"]
 
 
 def pinned_environment(path: Path = PINS) -> dict[str, str]:
+    """The CPU and torch build the pins were made on; empty if there are no pins."""
     return json.loads(path.read_text()).get("environment", {}) if path.is_file() else {}
 
 
@@ -223,7 +228,7 @@ def sweep_digests(configs: Iterable[Any], pins: dict | None = None) -> dict[str,
     return {n: digest(pins[n]) if n in pins else "unpinned" for n in probes_for(configs)}
 
 
-def stale_sweeps(results: Path = REPO / "results", pins: dict | None = None) -> dict[str, list]:
+def stale_sweeps(results: Path = RESULTS, pins: dict | None = None) -> dict[str, list]:
     """Committed sweep folder → the probes whose recorded digest differs from the pins."""
     pins = load_pins() if pins is None else pins
     out = {}
@@ -255,16 +260,16 @@ def mark_stale(folder: Path, probes: list[str]) -> None:
     sj = folder / "sweep.json"
     record = json.loads(sj.read_text()) if sj.is_file() else {}
     record["stale"] = reason
-    sj.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(sj, json.dumps(record, indent=2, sort_keys=True) + "\n")
     md = folder / "table.md"
     if md.is_file() and not md.read_text().startswith(STALE_BANNER):
-        md.write_text(f"{STALE_BANNER}: {reason}\n\n" + md.read_text())
+        write_text_atomic(md, f"{STALE_BANNER}: {reason}\n\n" + md.read_text())
     tex = folder / "table.tex"
     if tex.is_file() and "STALE" not in tex.read_text():
-        tex.write_text(f"% STALE: {reason}\n" + tex.read_text())
+        write_text_atomic(tex, f"% STALE: {reason}\n" + tex.read_text())
 
 
-def unlabelled_stale(results: Path = REPO / "results", pins: dict | None = None) -> list[str]:
+def unlabelled_stale(results: Path = RESULTS, pins: dict | None = None) -> list[str]:
     """Stale committed sweeps that do not say so (see `mark_stale`)."""
     out = []
     for name in stale_sweeps(results, pins):
@@ -278,6 +283,11 @@ def unlabelled_stale(results: Path = REPO / "results", pins: dict | None = None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.numerics`: run the probes and compare them with the pins.
+
+    Exit codes: 0 all probes equal (or re-pinned with --update); 1 a probe changed; 2 an unknown
+    --probe.
+    """
     p = argparse.ArgumentParser(
         prog="python -m benchmark.numerics",
         description="Check the code's numerics against the pinned probes (results/numerics.json)"
@@ -312,12 +322,12 @@ def main(argv: list[str] | None = None) -> int:
             pins[name] = now
     if args.update and changed:
         record = {"rtol": RTOL, "environment": environment(), "probes": dict(sorted(pins.items()))}
-        PINS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        write_text_atomic(PINS, json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"re-pinned {len(changed)} probes in {PINS.relative_to(REPO)}")
     stale = stale_sweeps(pins=pins)
     if args.mark_stale:
         for sweep, probes in stale.items():
-            mark_stale(REPO / "results" / sweep, probes)
+            mark_stale(RESULTS / sweep, probes)
     for sweep, probes in stale.items():
         print(f"stale: results/{sweep} (probes {', '.join(probes)}): rerun "
               f"python -m benchmark.run sweeps/{sweep.split('-')[0]}.yaml --fresh")  # fmt: skip

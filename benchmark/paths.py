@@ -12,6 +12,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The repository's root (the folder holding benchmark/ and variants/): the one place it is computed.
+REPO = Path(__file__).resolve().parent.parent
+# The committed results, one folder per sweep.
+RESULTS = REPO / "results"
+# The frozen domain feature nets behind `fd_<dataset>` (committed, never trained by a trial).
+FEATURE_NETS = RESULTS / "feature_nets"
+
 # Environment variables that hold a path some trial reads (data, weights, caches).
 PATH_ENV_VARS = ("VAEBENCH_DATA_ROOT", "VAEBENCH_INCEPTION_WEIGHTS", "TORCH_HOME", "XDG_CACHE_HOME")
 

@@ -50,6 +50,8 @@ def variant_listing() -> str:
 
 @dataclass(frozen=True)
 class Estimate:
+    """A trial's predicted wall time (s), the throughput (images/s) it assumes, and its source."""
+
     seconds: float
     images_per_second: float
     source: str  # where the throughput comes from

@@ -49,9 +49,11 @@ class Progress:
         print(f"[{_duration(time.monotonic() - self.t0)}] {text}", file=self.out, flush=True)
 
     def start(self, index: int, name: str) -> None:
+        """Print that trial `index` (0-based) started."""
         self._print(f"trial {index + 1}/{self.n} {name}: started")
 
     def step(self, index: int, name: str, step: int, loss: float) -> None:
+        """Record trial `index` at `step`; print at most every `every` s, and at the end."""
         self.done[index] = step
         now = time.monotonic()
         if now - self.last_print.get(index, 0.0) < self.every and step < self.steps[index]:
@@ -63,9 +65,11 @@ class Progress:
         )
 
     def note(self, index: int, name: str, text: str) -> None:
+        """Print a line about trial `index` (e.g. a retry)."""
         self._print(f"trial {index + 1}/{self.n} {name}: {text}")
 
     def end(self, index: int, name: str, status: str, summary: str = "") -> None:
+        """Record trial `index` as ended with `status`; print it with the overall ETA."""
         self.done[index] = self.steps[index]
         self.finished += 1
         tail = f" {summary}" if summary else ""

@@ -26,13 +26,13 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
+from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.config import ConfigError, load_sweep
 from benchmark.metric_names import from_mlflow
 from benchmark.metrics import registry as metric_registry
+from benchmark.paths import RESULTS
 from benchmark.stats import Summary, mark_best, summarize
 from benchmark.tracking import TAG, default_tracking_uri
-
-REPO = Path(__file__).resolve().parent.parent
 
 # Columns of the run itself, after the metrics' columns (which come from the metric registry).
 RUN_COLUMNS: dict[str, tuple[str, str]] = {
@@ -104,11 +104,15 @@ def _fid_samples(runs: pd.DataFrame) -> int | None:
 
 
 class ReportError(Exception):
+    """The report cannot be built from the tracking store (no experiment, sweep or trials)."""
+
     pass
 
 
 @dataclass
 class SweepRuns:
+    """One sweep's runs from MLflow: the parent's tags, one row per trial, and the grid's axes."""
+
     parent: dict[str, str]  # the parent run's tags, without the prefix
     runs: pd.DataFrame  # one row per trial
     axes: list[str]
@@ -124,6 +128,10 @@ def _parse(value: str):
 
 
 def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) -> SweepRuns:
+    """The runs of one sweep: the latest sweep run of `experiment`, or `parent_id`.
+
+    Raises ReportError when the experiment, the sweep run or its trial runs do not exist.
+    """
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -409,6 +417,7 @@ def feature_nets(runs: pd.DataFrame, column: str | None = None) -> list[str]:
 
 
 def to_markdown(sr: SweepRuns, agg: pd.DataFrame) -> str:
+    """table.md: the aggregated table (mean ± std over seeds, best marked) with its notes."""
     header, rows = _table_rows(sr, agg)
     lines = [f"# {sr.parent.get('sweep', '')}: {sr.parent.get('description', '')}", ""]
     lines += [f"- **{k}**: {v}" for k, v in _provenance(sr)]
@@ -521,6 +530,7 @@ def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
 
 
 def figure(sr: SweepRuns, path: Path) -> None:
+    """figure.png: each metric against the first numeric axis, mean and 95% CI per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -593,14 +603,6 @@ def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, 
     return paths
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # One temp name per process: two drivers finishing the same sweep at once must not
-    # rename each other's temp file away.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 TABLES = ("runs.csv", "table.md", "table.tex", "table.csv")
 FIGURES = ("figure.png",)
 
@@ -626,9 +628,8 @@ def build_report(
     names = {None: TABLES + FIGURES, "tables": TABLES, "figures": FIGURES}[only]
     paths = {n: out / n for n in names}
     if "figure.png" in paths:
-        tmp_fig = out / f".figure.{os.getpid()}.tmp.png"
-        figure(sr, tmp_fig)
-        tmp_fig.replace(paths["figure.png"])
+        with atomic_path(paths["figure.png"]) as tmp_fig:
+            figure(sr, tmp_fig)
     if only != "tables":
         paths.update(export_images(tracking_uri, sr, out / "images"))
         from benchmark.figures import paper_figures
@@ -639,10 +640,10 @@ def build_report(
     if only == "figures":
         return paths
     agg = aggregate(sr)
-    _atomic_write(paths["runs.csv"], runs_table(sr).to_csv(index=False))
-    _atomic_write(paths["table.csv"], agg.to_csv(index=False))
-    _atomic_write(paths["table.md"], to_markdown(sr, agg))
-    _atomic_write(paths["table.tex"], to_latex(sr, agg))
+    write_text_atomic(paths["runs.csv"], runs_table(sr).to_csv(index=False))
+    write_text_atomic(paths["table.csv"], agg.to_csv(index=False))
+    write_text_atomic(paths["table.md"], to_markdown(sr, agg))
+    write_text_atomic(paths["table.tex"], to_latex(sr, agg))
     return paths
 
 
@@ -672,18 +673,22 @@ def write_index(results: Path) -> Path:
                 f"[{Path(n).stem}]({folder.name}/figures/{n})" for n in figs))  # fmt: skip
         lines.append("")
     path = results / "README.md"
-    _atomic_write(path, "\n".join(lines))
+    write_text_atomic(path, "\n".join(lines))
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.report`: rebuild a sweep's tables and figures from MLflow.
+
+    Exit codes: 0 written; 2 a bad sweep file or no runs to report (one line).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.report",
         description="Rebuild a sweep's tables and figure from its MLflow runs alone.",
     )
     parser.add_argument("sweep", help="the sweep file, e.g. sweeps/beta_tradeoff.yaml")
     parser.add_argument("--profile", default="default", help="the profile the sweep ran with")
-    parser.add_argument("--results-dir", default=str(REPO / "results"))
+    parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument("--tracking-uri", help="default: sqlite:///<results-dir>/mlflow.db")
     parser.add_argument("--run-id", help="a specific sweep (parent) run; default: the latest")
     parser.add_argument("--only", choices=["tables", "figures"], help="write only these")

@@ -18,18 +18,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmark.atomic import write_text_atomic
+from benchmark.paths import FEATURE_NETS, RESULTS
+
 # FD is only comparable within one feature net: every sweep uses the committed nets, whatever
 # results dir it writes to; a missing net is trained there once (and then named by its hash).
-FEATURE_NETS = REPO / "results" / "feature_nets"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The run CLI's options; argparse exits 2 with a usage line on a bad option."""
     p = argparse.ArgumentParser(
         prog="python -m benchmark.run",
         description="Run a vaebench sweep through Ray Tune and log every trial to MLflow.",
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="MLflow tracking URI, e.g. http://mlflow:5000 (default: sqlite:///<results>/mlflow.db)",
     )  # fmt: skip
     p.add_argument(
-        "--results-dir", default=str(REPO / "results"),
+        "--results-dir", default=str(RESULTS),
         help="tables, figures, the MLflow store and Ray's trial storage (default: results/)",
     )  # fmt: skip
     p.add_argument(
@@ -141,8 +142,10 @@ def check_address(address: str | None) -> str | None:
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as e:
-        return (f"--address {address}: no Ray head answers there ({e.strerror or e}); allowed: "
-                "auto, HOST:PORT of a running Ray head (ray start --head), or ray://HOST:10001")
+        return (
+            f"--address {address}: no Ray head answers there ({e.strerror or e}); allowed: "
+            "auto, HOST:PORT of a running Ray head (ray start --head), or ray://HOST:10001"
+        )
     return None
 
 
@@ -152,6 +155,12 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.run`: run a sweep's trials through Ray Tune, log them to MLflow, report.
+
+    Exit codes: 0 done (also with failed trials, unless --strict); 1 --strict and not every
+    trial finished; 2 a bad sweep, override or option (one line naming its source); 130
+    interrupted (rerun to resume).
+    """
     args = parse_args(argv)
     from benchmark.paths import (
         absolute,
@@ -431,14 +440,12 @@ def _run(sweep, args: argparse.Namespace) -> int:
               # The pinned numerics this code produced the results with (the drift guard).
               "numerics": sweep_numerics(t.config for t in sweep.trials)}  # fmt: skip
     # The sweep's one small output of record: DVC's sweep stage tracks it, the report stage uses it.
-    tmp = out_dir / f".sweep.json.{os.getpid()}.tmp"  # per process: drivers may finish together
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    tmp.replace(out_dir / "sweep.json")
+    write_text_atomic(out_dir / "sweep.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
     ran = counts.get("finished", 0) + counts.get("diverged", 0) + counts.get("failed", 0)
     if ran and not args.no_report:
         for path in build_report(uri, sweep.results_name, out_dir, parent).values():
             print(f"wrote {path}")
-        if out_dir.parent == REPO / "results":  # the committed results' index
+        if out_dir.parent == RESULTS:  # the committed results' index
             print(f"wrote {write_index(out_dir.parent)}")
         tracker.log_sweep_results(out_dir, sweep.axes)
     minutes = (time.monotonic() - t0) / 60

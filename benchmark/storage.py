@@ -32,6 +32,7 @@ class StorageError(ValueError):
 
 
 def is_uri(root: str) -> bool:
+    """Whether `root` is a URI (scheme://...) rather than a local path."""
     return "://" in root
 
 

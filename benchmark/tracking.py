@@ -69,14 +69,17 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def default_tracking_uri(results_dir: str | Path) -> str:
+    """sqlite:///<results_dir>/mlflow.db, with the folder made absolute."""
     return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
 
 
 def is_local_store(uri: str) -> bool:
+    """Whether `uri` is a local store (SQLite or a file: folder): only the driver writes it."""
     return uri.startswith("sqlite:") or uri.startswith("file:")
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict as one level with dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
         if isinstance(value, dict) and value:
@@ -219,6 +222,7 @@ class Tracker:
     def start_sweep(
         self, sweep: Sweep, manifest: dict[str, str], overrides: list[str] | tuple[str, ...] = ()
     ) -> str:
+        """Create the parent (sweep) run with its tags and `manifest`; returns its run id."""
         self.manifest = manifest
         tags = {
             f"{TAG}sweep_hash": sweep_hash(sweep),
@@ -333,6 +337,7 @@ class Tracker:
         return run_id
 
     def start_trial(self, trial: Trial, n_trials: int) -> str:
+        """Create a trial's child run with its tags and params; returns its run id."""
         config = trial.config
         tags = {
             f"{TAG}commit": self.manifest.get("commit", "unknown"),
@@ -385,6 +390,7 @@ class Tracker:
     def finish_trial(
         self, run_id: str, result: dict[str, Any], artifact_dir: str | Path | None
     ) -> None:
+        """Log a trial's final metrics, status and reason, and its artifacts from `artifact_dir`."""
         status = result.get("status", "failed")
         scalars = {k: v for k, v in result.items() if k not in ("diverged_step",)}
         self.log_metrics(run_id, scalars)

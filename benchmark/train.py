@@ -32,6 +32,8 @@ class Diverged(RuntimeError):
 
 @dataclass
 class TrainResult:
+    """What the training loop did: steps, wall time (s), the logged curve, the resumed-from step."""
+
     steps: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
@@ -39,6 +41,7 @@ class TrainResult:
 
     @property
     def images_per_second(self) -> float:
+        """Training throughput at the last logged step (images/s); 0 with no log."""
         return self.history[-1]["images_per_second"] if self.history else 0.0
 
 
@@ -231,7 +234,7 @@ def train(
 
 
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    # The global generator draws the reparameterisation noise (torch.randn_like in the variants).
+    # The global generator draws the reparameterisation noise (`variants.losses.reparameterise`).
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)

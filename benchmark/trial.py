@@ -19,6 +19,7 @@ import torch
 from torchvision.utils import save_image
 
 import variants
+from benchmark.atomic import write_text_atomic
 from benchmark.checkpoint import load_checkpoint, save_checkpoint
 from benchmark.config import TrialConfig
 from benchmark.data import Dataset, load_dataset
@@ -28,10 +29,10 @@ from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.image_grids import labelled_grid
 from benchmark.manifest import pick_device, versions
 from benchmark.metrics import registry as metric_registry
+from benchmark.paths import FEATURE_NETS
 from benchmark.train import Diverged, kl_weight, train
 
 Report = Callable[[dict[str, Any]], None]
-DEFAULT_FEATURE_NETS = Path(__file__).resolve().parent.parent / "results" / "feature_nets"
 # Subfolder of a trial's workdir with the labelled image grids that go to `mlflow.log_image`.
 LABELLED_DIR = "labelled"
 
@@ -83,7 +84,7 @@ def run_trial(
     cache_dir: str | Path | None = None,
     state_dir: str | Path | None = None,
     checkpoint_every: int = 0,
-    feature_nets: str | Path = DEFAULT_FEATURE_NETS,
+    feature_nets: str | Path = FEATURE_NETS,
     placement: dict[str, str] | None = None,
     on_checkpoint: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
@@ -342,6 +343,4 @@ def _append_attempt(
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))

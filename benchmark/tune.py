@@ -38,8 +38,6 @@ from benchmark.storage import TrialState, join, resolve_root  # noqa: E402
 from benchmark.tracking import DONE, Tracker  # noqa: E402
 from benchmark.trial import run_trial  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def run_trial_safely(
     config: TrialConfig,
@@ -136,6 +134,7 @@ class MLflowProgressCallback(tune.Callback):
         return self.sweep.trials[trial.config["index"]]
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Ray Tune hook: open (or reopen) the trial's MLflow run and print its start."""
         t = self._trial(trial)
         self._run_id(trial, t)
         self.progress.start(t.index, t.name)
@@ -143,6 +142,7 @@ class MLflowProgressCallback(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
+        """Ray Tune hook: log the training curve point and print progress."""
         if result.get("done"):
             return
         t = self._trial(trial)
@@ -152,6 +152,7 @@ class MLflowProgressCallback(tune.Callback):
         self.progress.step(t.index, t.name, result["step"], result["train_loss"])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Ray Tune hook: record the trial's final result and artifacts from its checkpoint."""
         t = self._trial(trial)
         result = dict(trial.last_result or {})
         result.pop("done", None)
@@ -168,6 +169,7 @@ class MLflowProgressCallback(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         # Only errors outside `run_trial_safely` land here (a worker that died, a broken
         # import): retries are exhausted, so the trial is recorded as failed with Ray's traceback.
+        """Ray Tune hook: record a trial that failed outside `run_trial_safely` as failed."""
         t = self._trial(trial)
         text = _error_text(trial)
         with tempfile.TemporaryDirectory() as d:
@@ -177,6 +179,7 @@ class MLflowProgressCallback(tune.Callback):
             self._finish(t, trial, {"status": "failed", "reason": why}, Path(d))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Ray Tune hook: print that a trial errored and is retried."""
         t = self._trial(trial)
         line = _trial_error_reason(trial, _error_text(trial))
         self.progress.note(t.index, t.name, f"error, retrying: {line}")

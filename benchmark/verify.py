@@ -26,8 +26,8 @@ from typing import Any
 import pandas as pd
 
 from benchmark.numerics import VOLATILE
+from benchmark.paths import FEATURE_NETS
 
-REPO = Path(__file__).resolve().parent.parent
 # Bookkeeping columns of runs.csv that are not results of the trial.
 NOT_METRICS = {"index", "seed", "beta", "latent_dim", "steps", "batch_size", "lr", "threads"}
 
@@ -123,6 +123,10 @@ def check(row: pd.Series, result: dict[str, Any], rtol: float) -> list[tuple[str
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.verify`: rerun committed trials from runs.csv and compare every metric.
+
+    Exit codes: 0 all metrics agree within --rtol; 1 some differ; 2 bad input (one line).
+    """
     p = argparse.ArgumentParser(
         prog="python -m benchmark.verify",
         description="Rerun trials of a committed sweep from runs.csv and compare every metric.",
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance (default 1e-6)")
     p.add_argument(
         "--feature-nets",
-        default=str(REPO / "results" / "feature_nets"),
+        default=str(FEATURE_NETS),
         help="the FD feature nets (default: the committed results/feature_nets)",
     )
     p.add_argument(

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from benchmark.config import ConfigError, load_sweep, parse_override
+from benchmark.paths import REPO
 from benchmark.run import main as run_main
 
-REPO = Path(__file__).resolve().parent.parent
 SWEEPS = REPO / "sweeps"
 
 

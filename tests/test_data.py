@@ -16,8 +16,8 @@ import torch
 from benchmark.data import DATASETS, DataError, Dataset, load_dataset
 from benchmark.data import dsprites as ds
 from benchmark.data.splits import fingerprint, split_indices
+from benchmark.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"resolution": 32, "n_train": 300, "n_test": 100}
 
 
@@ -96,13 +96,13 @@ def test_fingerprint_changes_with_seed_params_and_pixels(small: Dataset) -> None
 
 
 def test_fingerprint_is_stable_across_processes(small: Dataset) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = ["--resolution", "32", "--n-train", "300", "--n-test", "100"]
     out = subprocess.run(
         [sys.executable, "-m", "benchmark.data", "dsprites", *args],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         check=True,
     ).stdout
@@ -110,12 +110,12 @@ def test_fingerprint_is_stable_across_processes(small: Dataset) -> None:
 
 
 def test_cli_reports_bad_arguments_without_traceback() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", "benchmark.data", "dsprites", "--resolution", "48"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
     )
     assert proc.returncode == 2

@@ -11,9 +11,9 @@ import torch
 from benchmark.config import ConfigError, TrialConfig, load_sweep
 from benchmark.data import load_dataset
 from benchmark.data.binarize import binarize_batch, binarize_dataset
+from benchmark.paths import REPO
 from benchmark.trial import build_model, load_trial_data, run_trial
 
-REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "sweeps" / "smoke.yaml"
 
 

@@ -7,7 +7,16 @@ import torch
 from torch import distributions as D
 
 import variants
-from variants.losses import bernoulli_nll, free_bits, gaussian_kl, gaussian_log_prob
+from variants.likelihood import chunked_log_mean_exp
+from variants.losses import (
+    bernoulli_nll,
+    diagonal_gaussian_kl,
+    gaussian_kl,
+    gaussian_log_prob,
+    kl_with_free_bits,
+    log_mean_exp,
+    reparameterise,
+)
 
 
 def test_kl_matches_torch_distributions():
@@ -40,10 +49,10 @@ def test_gaussian_log_prob_matches_torch():
 
 def test_free_bits_clamps_the_batch_mean_per_dim():
     kl = torch.tensor([[0.1, 2.0], [0.3, 4.0]])  # dim 0 mean 0.2, dim 1 mean 3.0
-    assert free_bits(kl, 0.0).mean().item() == pytest.approx(3.2)
-    assert free_bits(kl, 0.5).mean().item() == pytest.approx(0.5 + 3.0)
+    assert kl_with_free_bits(kl, 0.0).mean().item() == pytest.approx(3.2)
+    assert kl_with_free_bits(kl, 0.5).mean().item() == pytest.approx(0.5 + 3.0)
     kl.requires_grad_(True)
-    free_bits(kl, 0.5).mean().backward()
+    kl_with_free_bits(kl, 0.5).mean().backward()
     # Below the threshold a dim gets no gradient; above it, the usual 1/B.
     torch.testing.assert_close(kl.grad, torch.tensor([[0.0, 0.5], [0.0, 0.5]]))
 
@@ -103,3 +112,62 @@ def test_log_likelihood_bounds_the_elbo_and_is_finite():
     assert ll.mean() >= elbo.mean() - 0.05
     # Binary pixels: p(x) <= 1.
     assert (ll < 0).all() and math.isfinite(ll.mean().item())
+
+
+def test_reparameterise_draws_what_the_inline_formulas_drew():
+    # The variants used to write the draw out; the shared helper must consume the same RNG
+    # stream and give the same bits, also for a non-contiguous mean (a chunk of the encoder).
+    torch.manual_seed(7)
+    mean, logvar = torch.randn(5, 6).chunk(2, dim=-1)
+    torch.manual_seed(11)
+    inline = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+    torch.manual_seed(11)
+    assert torch.equal(reparameterise(mean, logvar), inline)
+    g = torch.Generator().manual_seed(3)
+    inline_k = mean + (0.5 * logvar).exp() * torch.randn((4, *mean.shape), generator=g)
+    g.manual_seed(3)
+    drawn = reparameterise(mean, logvar, sample_shape=(4,), generator=g)
+    assert drawn.shape == (4, 5, 3) and torch.equal(drawn, inline_k)
+
+
+def test_reparameterised_draws_have_the_posterior_moments():
+    mean, logvar = torch.tensor([1.5, -2.0]), torch.tensor([0.0, math.log(0.25)])
+    g = torch.Generator().manual_seed(0)
+    z = reparameterise(mean, logvar, sample_shape=(200_000,), generator=g)
+    torch.testing.assert_close(z.mean(0), mean, atol=0.01, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([1.0, 0.5]), atol=0.01, rtol=0)
+
+
+def test_log_mean_exp_is_stable_and_exact():
+    w = torch.tensor([[0.0, 1000.0], [math.log(3.0), 1000.0 + math.log(3.0)]])
+    got = log_mean_exp(w, dim=0)
+    torch.testing.assert_close(got, torch.tensor([math.log(2.0), 1000.0 + math.log(2.0)]))
+
+
+def test_chunked_importance_sampling_does_not_depend_on_the_chunk():
+    log_w = torch.randn(10, 3, generator=torch.Generator().manual_seed(0)) * 5
+
+    def estimate(chunk: int) -> torch.Tensor:
+        taken = 0
+
+        def next_weights(m: int) -> torch.Tensor:
+            nonlocal taken
+            taken += m
+            return log_w[taken - m : taken]
+
+        return chunked_log_mean_exp(next_weights, 10, chunk)
+
+    expected = torch.log(torch.exp(log_w).mean(0))
+    for chunk in (1, 3, 10, 64):
+        torch.testing.assert_close(estimate(chunk), expected)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        chunked_log_mean_exp(lambda m: log_w[:m], 0)
+
+
+def test_diagonal_gaussian_kl_against_a_standard_normal_is_gaussian_kl():
+    g = torch.Generator().manual_seed(4)
+    mean, logvar = torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g)
+    zeros = torch.zeros_like(mean)
+    torch.testing.assert_close(
+        diagonal_gaussian_kl(mean, logvar, zeros, zeros), gaussian_kl(mean, logvar)
+    )

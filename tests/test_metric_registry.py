@@ -205,10 +205,10 @@ def test_too_few_samples_are_rejected_at_validation(overrides, key, text):
 def test_fd_of_a_set_against_itself_is_not_negative():
     from benchmark.feature_nets import load_or_train
     from benchmark.metrics.fid import frechet_distance_and_kid
-    from benchmark.trial import DEFAULT_FEATURE_NETS
+    from benchmark.paths import FEATURE_NETS
 
     # The committed 128-d dSprites net gave -0.0016 (N=2) and -0.0014 (N=10) before the clamp.
-    net, _ = load_or_train("dsprites", 32, DEFAULT_FEATURE_NETS, train_if_missing=False,
+    net, _ = load_or_train("dsprites", 32, FEATURE_NETS, train_if_missing=False,
                            progress=lambda _: None)  # fmt: skip
     x = ds.load_dsprites_like(32, n_train=10, n_test=10, split_seed=0).x_test
     for n in (2, 10):

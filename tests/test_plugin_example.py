@@ -36,6 +36,13 @@ def installed():
                    capture_output=True, timeout=300)  # fmt: skip
 
 
+def _python_prints_ok(code: str) -> None:
+    """Run `code` in a fresh interpreter (registering beta_tcvae must not leak into the other
+    tests) and require it to print `ok`."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def _trainings(results: Path) -> int:
     """Training attempts, as the trials log them (one line per start, in attempts.jsonl)."""
     return sum(
@@ -98,5 +105,40 @@ else:
     raise AssertionError("dataset_size < batch accepted")
 print("ok")
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    _python_prints_ok(code)
+
+
+def test_beta_tcvae_loss_is_the_vae_loss_with_its_own_regulariser():
+    """β-TCVAE reuses VAE.loss (one reparameterised draw, the decoder's NLL) and replaces only
+    β·KL by α·MI + β·TC + γ·dim-KL; free bits, which would clamp a KL it does not optimise,
+    are refused. In a subprocess, so that registering beta_tcvae does not leak."""
+    code = f"""
+import sys, torch
+sys.path.insert(0, {str(EXAMPLE)!r})
+from vaebench_btcvae import BetaTCVAE, BetaTCVAEConfig, mws_decomposition
+from variants.losses import gaussian_kl, reparameterise
+assert BetaTCVAE.supports_free_bits is False and "1802.04942" in BetaTCVAE.description
+torch.manual_seed(0)
+cfg = BetaTCVAEConfig(beta=3.0, alpha=0.5, gamma=2.0)
+m = BetaTCVAE(cfg, image_shape=(1, 8, 8), latent_dim=3, architecture="mlp2", dataset_size=500)
+x = torch.rand(16, 1, 8, 8).round()
+torch.manual_seed(1)
+out = m.loss(x, kl_weight=0.25)
+torch.manual_seed(1)
+post = m.encode(x)
+z = reparameterise(post.mean, post.logvar)
+recon = m.likelihood.nll(m.decoder(z), x)
+mi, tc, dim_kl = mws_decomposition(z, post, 500)
+total = recon + 0.25 * (0.5 * mi + 3.0 * tc + 2.0 * dim_kl)
+assert torch.equal(out.total, total.mean()), (out.total, total.mean())
+assert torch.equal(out.kl, gaussian_kl(post.mean, post.logvar).sum(-1).mean())
+assert torch.equal(out.extras["tc"], tc.mean().detach())
+try:
+    m.loss(x, free_bits=0.5)
+except ValueError as e:
+    assert "free bits" in str(e)
+else:
+    raise AssertionError("free_bits accepted")
+print("ok")
+"""
+    _python_prints_ok(code)

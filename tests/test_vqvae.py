@@ -2,7 +2,6 @@
 code statistics, the learned autoregressive prior and one end-to-end trial."""
 
 import math
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -12,6 +11,7 @@ import torch.nn.functional as F
 import variants.vqvae  # noqa: F401  (registers "vqvae"; the registry's import is the integrator's)
 from benchmark.config import ConfigError, TrainConfig, load_sweep
 from benchmark.data import load_dataset
+from benchmark.paths import REPO
 from benchmark.train import train
 from benchmark.trial import run_trial
 from variants.vq_prior import MADE, CausalTransformer, fit_prior, grid_nll, sample_grids
@@ -19,7 +19,7 @@ from variants.vqvae import VQVAE, codebook_stats
 
 torch.set_num_threads(1)
 
-SMOKE = Path(__file__).resolve().parent.parent / "sweeps" / "smoke.yaml"
+SMOKE = REPO / "sweeps" / "smoke.yaml"
 P, K, D = 3, 5, 2  # positions, codes, code dim of the small hand-checked model
 SHAPE = (1, 8, 8)
 

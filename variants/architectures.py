@@ -36,6 +36,13 @@ Shape = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class Architecture:
+    """An encoder/decoder family, selected by the sweep's `architecture` key.
+
+    `encoder(image_shape, out_dim)` maps images (B, C, H, W) to (B, out_dim); `decoder(in_dim,
+    param_shape)` maps (B, in_dim) to decoder outputs (B, *param_shape) (the likelihood's
+    parameters). `check(image_shape)` says why a shape is unsupported, or returns None.
+    """
+
     name: str
     description: str
     encoder: Callable[[Shape, int], nn.Module]
@@ -133,6 +140,7 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x + body(x), shape (B, channels, H, W) unchanged."""
         return x + self.body(x)
 
 
@@ -250,6 +258,10 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def get_architecture(name: str) -> Architecture:
+    """The registered architecture called `name`.
+
+    Raises KeyError naming the known architectures if there is none.
+    """
     try:
         return ARCHITECTURES[name]
     except KeyError:

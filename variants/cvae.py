@@ -20,7 +20,7 @@ from torch import nn
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
 from variants.likelihood import importance_sampled_log_likelihood
-from variants.losses import free_bits, gaussian_kl
+from variants.losses import gaussian_kl, kl_with_free_bits, reparameterise
 from variants.registry import register
 
 # Width of the architecture encoder's output, which the label-conditioned head reads.
@@ -28,11 +28,19 @@ FEATURES = 256
 
 
 class CVAEConfig(VariantConfig):
+    """CVAE hyper-parameters: the KL weight β (1: the conditional ELBO)."""
+
     beta: float = pydantic.Field(1.0, gt=0, description="weight of the KL term")
 
 
 @register("cvae")
 class CVAE(Variant):
+    """The conditional VAE (Sohn et al. 2015, NeurIPS): q(z|x, y) and p(x|z, y), prior N(0, I).
+
+    Every method taking `y` needs integer class labels (B,) in [0, num_classes) and raises
+    ValueError without them (`one_hot`); construction raises ValueError without `num_classes`.
+    """
+
     Config = CVAEConfig
     description = (
         "conditional VAE: encoder and decoder see the class label (Sohn et al. 2015, NeurIPS)"
@@ -59,9 +67,11 @@ class CVAE(Variant):
 
     @property
     def beta(self) -> float:
+        """β, the KL weight."""
         return self.config.beta
 
     def notes(self) -> dict[str, str]:
+        """Says that elbo and nll are of the conditional log p(x|y), not log p(x)."""
         return {
             "likelihood": "cvae: elbo and nll bound/estimate the conditional log p(x|y) given the "
             "true label, so they are not directly comparable with log p(x) of other variants",
@@ -83,6 +93,7 @@ class CVAE(Variant):
         return F.one_hot(y.long(), self.num_classes).float()
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """q(z|x, y): mean and logvar, each (B, latent_dim). ValueError on bad labels."""
         return self._posterior(x, self.one_hot(y, x.shape[0]))
 
     def _posterior(self, x: torch.Tensor, onehot: torch.Tensor) -> Posterior:
@@ -105,16 +116,18 @@ class CVAE(Variant):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """As VAE.loss, with the label fed to encoder and decoder. ValueError on bad labels."""
         onehot = self.one_hot(y, x.shape[0])
         post = self._posterior(x, onehot)
-        z = post.mean + torch.randn_like(post.mean) * (0.5 * post.logvar).exp()
+        z = reparameterise(post.mean, post.logvar)
         recon = self.likelihood.nll(self.decode(z, onehot), x)
         kl_per_dim = gaussian_kl(post.mean, post.logvar)
-        total = recon + (self.beta * kl_weight) * _free_bits(kl_per_dim, free_bits)
+        total = recon + (self.beta * kl_weight) * kl_with_free_bits(kl_per_dim, free_bits)
         return LossOutput(total.mean(), recon.mean(), kl_per_dim.sum(-1).mean())
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) decoded from the posterior mean, given labels y."""
         onehot = self.one_hot(y, x.shape[0])
         return self.likelihood.mean(self.decode(self._posterior(x, onehot).mean, onehot))
 
@@ -145,6 +158,3 @@ class CVAE(Variant):
             return -self.likelihood.nll(self.decode(z, onehot), x)
 
         return importance_sampled_log_likelihood(self._posterior(x, onehot), log_px_given_z, k)
-
-
-_free_bits = free_bits  # the keyword argument of `loss` shadows the function's name there

@@ -26,7 +26,6 @@ The paper found KL warm-up essential for the upper levels to stay active, hence
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pydantic
@@ -35,10 +34,13 @@ from torch import nn
 
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
+from variants.likelihood import chunked_log_mean_exp
 from variants.losses import (
-    free_bits,
+    diagonal_gaussian_kl,
     gaussian_kl,
     gaussian_log_prob,
+    kl_with_free_bits,
+    reparameterise,
     standard_normal_log_prob,
 )
 from variants.registry import register
@@ -52,6 +54,8 @@ IS_CHUNK = 64
 
 
 class HierarchicalConfig(VariantConfig):
+    """Hierarchical-VAE hyper-parameters: β, the lower levels' sizes and the MLP width."""
+
     beta: float = pydantic.Field(1.0, gt=0, description="weight of the summed KL term")
     lower_dims: list[pydantic.PositiveInt] = pydantic.Field(
         default_factory=lambda: [16],
@@ -91,15 +95,6 @@ class Level:
         return log_p - gaussian_log_prob(self.z, self.q_mean, self.q_logvar)
 
 
-def diagonal_gaussian_kl(
-    q_mean: torch.Tensor, q_logvar: torch.Tensor, p_mean: torch.Tensor, p_logvar: torch.Tensor
-) -> torch.Tensor:
-    """KL(N(q_mean, e^q_logvar) ‖ N(p_mean, e^p_logvar)) per dim, in closed form (nats)."""
-    return 0.5 * (
-        p_logvar - q_logvar + ((q_logvar.exp() + (q_mean - p_mean).pow(2)) / p_logvar.exp()) - 1.0
-    )
-
-
 def precision_weighted(
     mean_a: torch.Tensor, logvar_a: torch.Tensor, mean_b: torch.Tensor, logvar_b: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,10 +117,7 @@ def _gaussian_params(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _draw(
     mean: torch.Tensor, logvar: torch.Tensor, stochastic: bool, generator: torch.Generator | None
 ) -> torch.Tensor:
-    if not stochastic:
-        return mean
-    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-    return mean + eps * (0.5 * logvar).exp()
+    return reparameterise(mean, logvar, generator=generator) if stochastic else mean
 
 
 def _act() -> nn.Module:
@@ -135,6 +127,12 @@ def _act() -> nn.Module:
 
 @register("hierarchical")
 class HierarchicalVAE(Variant):
+    """The Ladder-VAE-style hierarchical VAE (Sønderby et al. 2016, arXiv:1602.02282).
+
+    L = len(lower_dims) + 1 Gaussian levels; the top has `latent_dim` units and is the
+    representation `encode` returns. See the module docstring for the model and objective.
+    """
+
     Config = HierarchicalConfig
     description = (
         "hierarchical VAE, stochastic levels, Ladder-VAE style (Sønderby et al. 2016, "
@@ -167,6 +165,7 @@ class HierarchicalVAE(Variant):
 
     @property
     def beta(self) -> float:
+        """β, the weight of the summed per-level KL."""
         return self.config.beta
 
     def bottom_up(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -223,11 +222,15 @@ class HierarchicalVAE(Variant):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """recon + β·kl_weight·Σ_l KL_l from one top-down draw; nats per example.
+
+        Free bits apply per level per dim; extras `kl_level_1` (bottom) … `kl_level_L` (top).
+        """
         levels = self.infer(x)
         recon = self.likelihood.nll(self.decoder(levels[0].z), x)
         kl_per_dim = [level.kl_per_dim() for level in levels]
         kl_levels = [kl.sum(-1) for kl in kl_per_dim]
-        kl_term = sum(_free_bits(kl, free_bits) for kl in kl_per_dim)
+        kl_term = sum(kl_with_free_bits(kl, free_bits) for kl in kl_per_dim)
         total = recon + (self.beta * kl_weight) * kl_term
         extras = {f"kl_level_{i}": kl.mean() for i, kl in enumerate(kl_levels, start=1)}
         return LossOutput(total.mean(), recon.mean(), sum(kl_levels).mean(), extras)
@@ -263,16 +266,17 @@ class HierarchicalVAE(Variant):
             raise ValueError(f"k must be >= 1, got {k}")
         batch = x.shape[0]
         up = self.bottom_up(x)
-        log_w = []
-        for start in range(0, k, IS_CHUNK):
-            m = min(IS_CHUNK, k - start)
+
+        def log_weights(m: int) -> torch.Tensor:
             levels = self.top_down([(mean.repeat(m, 1), lv.repeat(m, 1)) for mean, lv in up])
             params = self.decoder(levels[0].z).unflatten(0, (m, batch))
             log_ratio = sum(level.log_prior_minus_posterior() for level in levels)
-            log_w.append(-self.likelihood.nll(params, x) + log_ratio.view(m, batch))
-        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+            return -self.likelihood.nll(params, x) + log_ratio.view(m, batch)
+
+        return chunked_log_mean_exp(log_weights, k, IS_CHUNK)
 
     def notes(self) -> dict[str, str]:
+        """The level sizes and how kl and nll are computed over the hierarchy."""
         sizes = ", ".join(str(d) for d in self.dims)
         return {
             "hierarchy": (
@@ -282,6 +286,3 @@ class HierarchicalVAE(Variant):
                 "proposal"
             )
         }
-
-
-_free_bits = free_bits  # the keyword argument of `loss` shadows the function's name there

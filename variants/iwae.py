@@ -21,18 +21,24 @@ is rejected with a ValueError.
 
 from __future__ import annotations
 
-import math
-
 import pydantic
 import torch
 
 from variants.base import LossOutput, VariantConfig
-from variants.losses import gaussian_kl, gaussian_log_prob, standard_normal_log_prob
+from variants.losses import (
+    gaussian_kl,
+    gaussian_log_prob,
+    log_mean_exp,
+    reparameterise,
+    standard_normal_log_prob,
+)
 from variants.registry import register
 from variants.vae import VAE
 
 
 class IWAEConfig(VariantConfig):
+    """IWAE hyper-parameters: k, the importance samples per example in the bound."""
+
     k: int = pydantic.Field(5, ge=1, description="importance samples per example in the bound")
 
 
@@ -48,6 +54,7 @@ class IWAE(VAE):
     supports_free_bits = False  # the importance weights hold no per-dim KL to clamp
 
     def notes(self) -> dict[str, str]:
+        """Says the model is trained on the k-sample bound while elbo is the one-sample ELBO."""
         return {
             "objective": f"iwae: trained on the IWAE bound with k={self.config.k} (iwae_bound); "
             "elbo is the standard one-sample ELBO with closed-form KL of the same model",
@@ -61,6 +68,11 @@ class IWAE(VAE):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """−L_k, the k-sample IWAE bound (Burda et al. 2016, arXiv:1509.00519), nats per example.
+
+        kl_weight scales log p(z) − log q(z|x) inside the weights; extras["iwae_bound"] is the
+        unweighted L_k. Raises ValueError for free_bits > 0.
+        """
         if free_bits > 0:
             raise ValueError(
                 f"iwae does not support free bits (got free_bits={free_bits}): the importance "
@@ -68,21 +80,15 @@ class IWAE(VAE):
             )
         k = self.config.k
         post = self.encode(x)
-        std = (0.5 * post.logvar).exp()
-        z = post.mean + std * torch.randn((k, *post.mean.shape), device=x.device, dtype=x.dtype)
+        z = reparameterise(post.mean, post.logvar, sample_shape=(k,))
         params = self.decoder(z.flatten(0, 1)).unflatten(0, (k, x.shape[0]))
         log_px = -self.likelihood.nll(params, x)  # (k, B)
         log_ratio = standard_normal_log_prob(z) - gaussian_log_prob(z, post.mean, post.logvar)
-        objective = _log_mean_exp(log_px + kl_weight * log_ratio)
-        bound = objective if kl_weight == 1.0 else _log_mean_exp(log_px + log_ratio)
+        objective = log_mean_exp(log_px + kl_weight * log_ratio)
+        bound = objective if kl_weight == 1.0 else log_mean_exp(log_px + log_ratio)
         return LossOutput(
             total=-objective.mean(),
             recon=-log_px.mean(),
             kl=gaussian_kl(post.mean, post.logvar).sum(-1).mean(),
             extras={"iwae_bound": bound.detach().mean()},
         )
-
-
-def _log_mean_exp(log_w: torch.Tensor) -> torch.Tensor:
-    """log (1/k) Σ_i exp(log_w_i) over the sample dim 0, computed stably; shape (B,)."""
-    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])

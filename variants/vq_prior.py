@@ -40,6 +40,7 @@ class CausalTransformer(nn.Module):
         self.head = nn.Linear(width, num_codes)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Logits (B, P, K) for code grids (B, P); row i depends on c_<i only."""
         start = torch.full_like(codes[:, :1], self.num_codes)
         tokens = torch.cat([start, codes[:, :-1]], dim=1)  # shift right: position i sees c_<i
         h = self.embed(tokens) + self.position[: tokens.shape[1]]
@@ -85,6 +86,7 @@ class MADE(nn.Module):
         self.out = _MaskedLinear(degrees[-1], in_degree[:, None] > degrees[-1][None, :])
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Logits (B, P, K) for code grids (B, P); the masks make row i depend on c_<i only."""
         h = F.one_hot(codes, self.num_codes).flatten(1).float()
         for layer in self.hidden:
             h = F.relu(layer(h))
@@ -121,6 +123,8 @@ def sample_grids(
 
 @dataclass
 class PriorFit:
+    """The outcome of `fit_prior`: the final NLL (nats per grid) and the fit's wall time (s)."""
+
     nll: float  # final mean -log p(c) over the fitted grids, nats per grid
     seconds: float
 

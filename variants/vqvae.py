@@ -46,6 +46,8 @@ LAPLACE_EPS = 1e-5  # the smoothing of the EMA counts, as in Sonnet's VectorQuan
 
 
 class VQVAEConfig(VariantConfig):
+    """VQ-VAE hyper-parameters: the codebook, its update rule, and the fitted prior."""
+
     codebook_size: int = pydantic.Field(64, ge=2, description="K, the number of codes")
     code_dim: pydantic.PositiveInt = pydantic.Field(16, description="size of each code vector")
     commitment_cost: pydantic.NonNegativeFloat = pydantic.Field(
@@ -83,6 +85,14 @@ class VQVAEConfig(VariantConfig):
 
 @register("vqvae")
 class VQVAE(Variant):
+    """VQ-VAE (van den Oord et al. 2017, arXiv:1711.00937) with a fitted autoregressive prior.
+
+    The latent is a grid of P = latent_dim codes from a codebook of K vectors; see the module
+    docstring for the objective, the EMA codebook and the dead-code restart. Discrete latents:
+    `encode` and `log_likelihood` raise NotImplementedError, and `sample` raises RuntimeError
+    before `after_training` has fitted the prior.
+    """
+
     Config = VQVAEConfig
     description = (
         "VQ-VAE: discrete codebook latents and a fitted prior (van den Oord et al. 2017, "
@@ -112,6 +122,7 @@ class VQVAE(Variant):
 
     @property
     def num_codes(self) -> int:
+        """K, the codebook size."""
         return self.codebook.shape[0]
 
     # --- the quantiser ------------------------------------------------------------------
@@ -207,6 +218,7 @@ class VQVAE(Variant):
     # --- the interface ------------------------------------------------------------------
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """Raises NotImplementedError: the posterior is a one-hot code grid; use `codes`."""
         raise NotImplementedError(
             "vqvae: the posterior is a deterministic one-hot code grid, not a Gaussian; "
             "use `codes(x)` for the code indices (MIG and active units do not apply)"
@@ -214,6 +226,7 @@ class VQVAE(Variant):
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) decoded from each image's quantised code grid."""
         return self.likelihood.mean(self.decode_codes(self.codes(x)))
 
     @torch.no_grad()
@@ -233,6 +246,7 @@ class VQVAE(Variant):
     def log_likelihood(
         self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100
     ) -> torch.Tensor:
+        """Raises NotImplementedError: no importance-sampled log p(x) for discrete latents."""
         raise NotImplementedError(
             "vqvae: importance-sampled log p(x) is not defined for discrete-latent VQ-VAE "
             "(its posterior is deterministic); see prior_nll for the learned prior's fit"
@@ -260,6 +274,7 @@ class VQVAE(Variant):
         return {"prior_nll": fit.nll, "prior_seconds": fit.seconds}
 
     def notes(self) -> dict[str, str]:
+        """How kl, elbo and the not-applicable metrics are to be read for VQ-VAE."""
         p, k = self.latent_dim, self.num_codes
         kl = f"{p}·log {k} = {p * math.log(k):.3f} nats"
         return {

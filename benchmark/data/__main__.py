@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from benchmark.atomic import write_text_atomic
 
 from . import DATASETS, DataError, load_dataset
 
@@ -85,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.manifest:
-        out = Path(args.manifest)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        tmp.replace(out)
+        write_text_atomic(args.manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
 
 

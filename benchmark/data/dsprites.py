@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.atomic import atomic_path
 from benchmark.readback import set_aside
 
 from .base import DataError, Dataset
@@ -235,15 +234,8 @@ def _read_cache(path: Path, train_idx: np.ndarray, test_idx: np.ndarray) -> dict
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
     # Write to a temp file in the same directory, then rename: concurrent readers (parallel
     # trials) see either no file or a complete one, never a half-written npz.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def load_dsprites_like(

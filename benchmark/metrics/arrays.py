@@ -127,14 +127,23 @@ def train_and_test(
         )
     if zt.shape[1] < min_latents:
         raise ValueError(f"need at least {min_latents} latent dimensions, got d={zt.shape[1]}")
-    for j in range(yt.shape[1]):
-        col = yt[:, j]
-        if np.all(col == col[0]):
-            raise ValueError(
-                f"factor {j} takes a single value ({col[0]!r}) over all training points: a "
-                f"classifier needs two classes; drop constant factors"
-            )
+    constant = constant_factor(yt)
+    if constant is not None:
+        j, value = constant
+        raise ValueError(
+            f"factor {j} takes a single value ({value!r}) over all training points: a "
+            f"classifier needs two classes; drop constant factors"
+        )
     return zt, yt, zs, ys
+
+
+def constant_factor(factors: np.ndarray) -> tuple[int, object] | None:
+    """(j, value) of the first column of `factors` (N, F) holding one value only, or None."""
+    for j in range(factors.shape[1]):
+        col = factors[:, j]
+        if np.all(col == col[0]):
+            return j, col[0]
+    return None
 
 
 def histogram_discretize(latents: np.ndarray, n_bins: int) -> np.ndarray:

@@ -46,6 +46,8 @@ def _records(params: pydantic.BaseModel) -> dict[str, float]:
 
 
 class DCIParams(pydantic.BaseModel):
+    """DCI's points: train and test codes (disentanglement_lib's defaults 10000 / 5000)."""
+
     model_config = _STRICT
     dci_num_train: pydantic.PositiveInt = pydantic.Field(10_000, description="train codes")
     dci_num_test: pydantic.PositiveInt = pydantic.Field(5_000, description="test codes")
@@ -81,6 +83,8 @@ DCI = Metric(
 
 
 class SAPParams(pydantic.BaseModel):
+    """SAP's points: train and test codes (disentanglement_lib's defaults 10000 / 5000)."""
+
     model_config = _STRICT
     sap_num_train: pydantic.PositiveInt = pydantic.Field(10_000, description="train codes")
     sap_num_test: pydantic.PositiveInt = pydantic.Field(5_000, description="test codes")
@@ -110,6 +114,8 @@ SAP = Metric(
 
 
 class ModularityParams(pydantic.BaseModel):
+    """Modularity and explicitness: train/test codes and histogram bins per latent."""
+
     model_config = _STRICT
     modularity_num_train: pydantic.PositiveInt = pydantic.Field(10_000, description="train codes")
     modularity_num_test: pydantic.PositiveInt = pydantic.Field(5_000, description="test codes")
@@ -149,6 +155,8 @@ MODULARITY = Metric(
 
 
 class FactorVAEParams(pydantic.BaseModel):
+    """FactorVAE score: training and evaluation votes and the points for the global variances."""
+
     model_config = _STRICT
     factor_vae_num_train: pydantic.PositiveInt = pydantic.Field(10_000, description="votes")
     factor_vae_num_eval: pydantic.PositiveInt = pydantic.Field(5_000, description="eval votes")
@@ -200,6 +208,8 @@ FACTOR_VAE = Metric(
 
 
 class BetaVAEParams(pydantic.BaseModel):
+    """BetaVAE score: training and evaluation batches (disentanglement_lib's defaults)."""
+
     model_config = _STRICT
     beta_vae_num_train: pydantic.PositiveInt = pydantic.Field(10_000, description="batches")
     beta_vae_num_eval: pydantic.PositiveInt = pydantic.Field(5_000, description="eval batches")

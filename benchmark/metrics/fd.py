@@ -19,6 +19,8 @@ INCEPTION_DIM = 2048
 
 
 class Params(pydantic.BaseModel):
+    """FD/KID knobs: KID's subset size and where the Inception weights for fid_inception are."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
 
     kid_subset_size: pydantic.PositiveInt | None = pydantic.Field(

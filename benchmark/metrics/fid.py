@@ -60,10 +60,15 @@ class DomainFeatures(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> DomainFeatures:
+        """Always stays in eval mode (torchmetrics calls train(); the net is frozen)."""
         return super().train(False)
 
     @torch.no_grad()
     def forward(self, imgs: torch.Tensor) -> torch.Tensor:
+        """Features (N, num_features) float64 for images (N, C, H, W).
+
+        uint8 images are scaled to [0, 1]; only the first `in_channels` channels are used.
+        """
         x = imgs.float() / 255 if imgs.dtype == torch.uint8 else imgs
         x = x[:, : self.in_channels].to(_param_dtype(self.net))
         extract = getattr(self.net, "features", self.net)
@@ -218,6 +223,7 @@ def inception_weights(config_path: str | None) -> Path | None:
 
 
 def torch_fidelity_available() -> bool:
+    """Whether torch-fidelity (torchmetrics' Inception FID backend) is importable."""
     return importlib.util.find_spec("torch_fidelity") is not None
 
 
@@ -272,6 +278,7 @@ def _non_negative(fd: float) -> float:
 
 
 def inception_note(n: int) -> str:
+    """The note recorded with fid_inception for N = `n` generated and real images."""
     return (
         f"fid_inception: torchmetrics FID, Inception-v3 pool3 (2048-d, {INCEPTION_WEIGHTS_FILE}); "
         f"{n} generated vs {n} real test images; resize: {INCEPTION_RESIZE}"

@@ -65,13 +65,19 @@ class GroundTruthData(Protocol):
     """What the FactorVAE/BetaVAE scores need from a dataset (disentanglement_lib's API)."""
 
     @property
-    def num_factors(self) -> int: ...
+    def num_factors(self) -> int:
+        """F, the number of ground-truth factors."""
+        ...
 
-    def sample_factors(self, num: int, random_state: RandomState) -> np.ndarray: ...
+    def sample_factors(self, num: int, random_state: RandomState) -> np.ndarray:
+        """`num` factor vectors (num, F) of integer classes drawn from `random_state`."""
+        ...
 
     def sample_observations_from_factors(
         self, factors: np.ndarray, random_state: RandomState
-    ) -> Any: ...
+    ) -> Any:
+        """Observations (N, C, H, W) in [0, 1] for the factors (N, F); may draw from it."""
+        ...
 
 
 def as_random_state(random_state: int | RandomState) -> RandomState:

@@ -40,6 +40,7 @@ import numpy as np
 import pydantic
 
 from benchmark.metrics.arrays import (
+    constant_factor,
     discrete_entropy,
     discrete_mutual_info,
     histogram_discretize,
@@ -123,17 +124,19 @@ def _validate(latents, factors, n_bins) -> tuple[np.ndarray, np.ndarray]:
             f"MIG needs at least 2 latent dimensions (it is a gap between the top two), "
             f"got d={z.shape[1]}"
         )
-    for j in range(y.shape[1]):
-        col = y[:, j]
-        if np.all(col == col[0]):
-            raise ValueError(
-                f"factor {j} takes a single value ({col[0]!r}) over all points: its entropy is 0 "
-                f"and the MIG normalisation is undefined"
-            )
+    constant = constant_factor(y)
+    if constant is not None:
+        j, value = constant
+        raise ValueError(
+            f"factor {j} takes a single value ({value!r}) over all points: its entropy is 0 "
+            f"and the MIG normalisation is undefined"
+        )
     return z, y
 
 
 class Params(pydantic.BaseModel):
+    """MIG's points and equal-width bins per latent (Chen et al. 2018, arXiv:1802.04942)."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
 
     mig_points: pydantic.PositiveInt = pydantic.Field(

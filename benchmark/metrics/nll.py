@@ -14,6 +14,8 @@ from benchmark.metrics.registry import Column, Metric, Needs, Setting
 
 
 class Params(pydantic.BaseModel):
+    """The IS-NLL knobs: importance samples per image and how many test images."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
 
     nll_k: pydantic.PositiveInt = pydantic.Field(100, description="importance samples per image")
@@ -44,6 +46,7 @@ def compute(ctx, params: Params) -> tuple[dict[str, float], dict[str, str]]:
 
 
 def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | None:
+    """('eval.nll_points', why) when nll_points exceeds the test split, else None."""
     if params.nll_points > setting.n_test:
         return "eval.nll_points", (
             f"{params.nll_points} is more than the test split (dataset.n_test = "

@@ -18,6 +18,8 @@ from benchmark.metrics.registry import Column, Metric, Needs, Setting, Unavailab
 
 
 class Params(pydantic.BaseModel):
+    """PRDC's k nearest neighbours (Naeem et al. 2020, arXiv:2002.09797; default 5)."""
+
     model_config = pydantic.ConfigDict(extra="forbid")
 
     prdc_k: pydantic.PositiveInt = pydantic.Field(
@@ -72,6 +74,7 @@ def compute(ctx, params: Params) -> tuple[dict[str, float], dict[str, str]]:
 
 
 def check(params: Params, eval_config, setting: Setting) -> tuple[str, str] | None:
+    """(key, why) when eval.fid_samples exceeds the test split or is too small for k, else None."""
     n = eval_config.fid_samples
     if n > setting.n_test:
         return "eval.fid_samples", (

@@ -83,6 +83,7 @@ class Column:
     spread: bool = True
 
     def matches(self, key: str) -> bool:
+        """Whether result key `key` is this column's (`{dataset}` matches any dataset name)."""
         if "{dataset}" not in self.key:
             return key == self.key
         pattern = re.escape(self.key).replace(re.escape("{dataset}"), r"\w+")
@@ -114,6 +115,7 @@ class Needs:
     min_points: int = 1
 
     def describe(self) -> str:
+        """The needs in words, for `benchmark.run --list-metrics` ('none' when there are none)."""
         parts = [
             name
             for name, on in (
@@ -181,6 +183,7 @@ class Metric:
 
     @property
     def note_key(self) -> str:
+        """The key of the metric's note in the trial's notes (`note`, else the metric's name)."""
         return self.note or self.name
 
     def params_of(self, eval_config: Any) -> pydantic.BaseModel:
@@ -257,6 +260,7 @@ def metrics() -> list[Metric]:
 
 
 def names() -> list[str]:
+    """The registered metric names, built-ins first, in registration order."""
     return [m.name for m in metrics()]
 
 

@@ -24,10 +24,9 @@ import torch
 
 import variants
 from benchmark.manifest import git_commit, machine
+from benchmark.paths import FEATURE_NETS, RESULTS
 from benchmark.perf.train_throughput import build, matmul_peak, measure_pair
 from variants.architectures import ARCHITECTURES
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,10 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "0: skip it)")  # fmt: skip
     p.add_argument(
         "--feature-nets",
-        default=str(REPO / "results" / "feature_nets"),
+        default=str(FEATURE_NETS),
         help="cache of domain feature nets for the FD/KID timing (never trained here)",
     )
-    p.add_argument("--out", default=str(REPO / "results" / "perf"),
+    p.add_argument("--out", default=str(RESULTS / "perf"),
                    help="folder for perf.md and perf.csv")  # fmt: skip
     args = p.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)

@@ -3,7 +3,7 @@
 A likelihood turns the decoder's output — `params_per_pixel` numbers per pixel, laid out as
 channel blocks of shape (..., params_per_pixel·C, H, W) — into
 
-- `nll(params, x)`: −log p(x|z) per example in nats, **summed over pixels** (DESIGN.md,
+- `nll(params, x)`: −log p(x|z) per example in nats, **summed over pixels** (docs/design.md,
   "Conventions"), shape (...,);
 - `mean(params)`: E[x|z], the image the variants return from `reconstruct` and `sample`;
 - `sample(params, generator)`: a draw x ~ p(x|z).

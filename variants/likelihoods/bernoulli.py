@@ -15,17 +15,22 @@ from variants.losses import bernoulli_nll
 
 
 class Bernoulli(Likelihood):
+    """Bernoulli p(x|z) with logits from the decoder (one parameter per pixel); the default."""
+
     name = "bernoulli"
     support = BINARY
     description = "Bernoulli (BCE-with-logits summed over pixels), nats"
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """BCE-with-logits summed over (C, H, W), nats: (..., C, H, W) → (...,)."""
         return bernoulli_nll(params, x)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """sigmoid(logits), shape (..., C, H, W), in [0, 1]."""
         return torch.sigmoid(params)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """Binary pixels x ~ Bernoulli(sigmoid(logits)) from `generator`."""
         return torch.bernoulli(torch.sigmoid(params), generator=generator)

@@ -46,14 +46,22 @@ def cb_mean(logits: torch.Tensor) -> torch.Tensor:
 
 
 class ContinuousBernoulli(Likelihood):
+    """The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019, arXiv:1907.06845).
+
+    A normalised density on [0, 1] per pixel: the Bernoulli cross-entropy minus the log normaliser
+    log C(λ); logits from the decoder (one parameter per pixel).
+    """
+
     name = "continuous_bernoulli"
     support = UNIT_INTERVAL
     description = "continuous Bernoulli (Loaiza-Ganem & Cunningham 2019), normalised on [0, 1]"
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """−log p(x|z) summed over (C, H, W), nats: (..., C, H, W) → (...,)."""
         return bernoulli_nll(params, x) - self.sum_pixels(log_normaliser(params))
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[x|z] per pixel (`cb_mean`), shape (..., C, H, W), in [0, 1]."""
         return cb_mean(params)
 
     def sample(

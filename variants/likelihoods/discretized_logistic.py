@@ -27,6 +27,12 @@ MIN_LOG_SCALE = -7.0
 
 
 class DiscretizedLogistic(Likelihood):
+    """The discretised logistic on 256 levels (Salimans et al. 2017, PixelCNN++, arXiv:1701.05517).
+
+    Two parameters per pixel (μ, log s), laid out as channel blocks (..., 2C, H, W); a normalised
+    probability mass on 8-bit data, so bits/dim compare with the literature.
+    """
+
     name = "discretized_logistic"
     params_per_pixel = 2
     support = EIGHT_BIT
@@ -52,6 +58,7 @@ class DiscretizedLogistic(Likelihood):
         return torch.where(bottom, log_cdf_a, torch.where(top, log_sf_b, interior))
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """−log P(x) summed over (C, H, W), nats; x on the 1/255 grid. (..., C, H, W) → (...,)."""
         return -self.sum_pixels(self.log_prob_pixels(params, x))
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:

@@ -37,12 +37,21 @@ def gaussian_nll(mean: torch.Tensor, log_sigma: torch.Tensor, x: torch.Tensor) -
 
 
 class GaussianConfig(LikelihoodConfig):
+    """The Gaussian's σ: a fixed value, or 'learned' (one shared σ, Dai & Wipf 2019,
+    arXiv:1903.05789)."""
+
     sigma: pydantic.PositiveFloat | Literal["learned"] = pydantic.Field(
         1.0, description="a standard deviation σ > 0, or 'learned' (Dai & Wipf's γ = σ²)"
     )
 
 
 class Gaussian(Likelihood):
+    """A Gaussian p(x|z) = N(sigmoid(decoder), σ² I), a normalised density on R^D.
+
+    σ is fixed or learned (a shared scalar parameter trained with the model, Dai & Wipf 2019,
+    arXiv:1903.05789).
+    """
+
     name = "gaussian"
     Config = GaussianConfig
     support = REAL
@@ -57,24 +66,30 @@ class Gaussian(Likelihood):
 
     @property
     def learned(self) -> bool:
+        """Whether σ is a learned parameter."""
         return self.config.sigma == "learned"
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """−log N(x; sigmoid(params), σ² I) summed over (C, H, W), with its constant; nats."""
         return gaussian_nll(torch.sigmoid(params), self.log_sigma, x)
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """sigmoid(params), shape (..., C, H, W)."""
         return torch.sigmoid(params)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """x = mean + σ·ε, ε ~ N(0, I) from `generator` (not clipped to [0, 1])."""
         mean = torch.sigmoid(params)
         eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + self.log_sigma.exp() * eps
 
     def metrics(self) -> dict[str, float]:
+        """{'likelihood_sigma': σ} (the learned or fixed value)."""
         return {"likelihood_sigma": self.log_sigma.detach().exp().item()}
 
     def describe(self) -> str:
+        """One line for the tables: σ, the mean's link and the units."""
         sigma = "learned shared σ (Dai & Wipf 2019)" if self.learned else f"σ = {self.config.sigma}"
         return f"Gaussian, {sigma}, mean sigmoid(decoder), NLL with its constant, nats"

@@ -28,8 +28,8 @@ import math
 import pydantic
 import torch
 
-from variants.base import LossOutput, Posterior
-from variants.losses import gaussian_kl, gaussian_log_prob, standard_normal_log_prob
+from variants.base import Posterior
+from variants.losses import gaussian_log_density, gaussian_log_prob, standard_normal_log_prob
 from variants.registry import register
 from variants.vae import VAE, VAEConfig
 
@@ -55,10 +55,8 @@ def mws_decomposition(
     if dataset_size < m:
         raise ValueError(f"dataset_size {dataset_size} is smaller than the batch ({m})")
     # (M, M, d): log q(z_i[d] | x_j) for every pair i, j and dim d.
-    pairwise = -0.5 * (
-        math.log(2 * math.pi)
-        + post.logvar.unsqueeze(0)
-        + (z.unsqueeze(1) - post.mean.unsqueeze(0)).pow(2) / post.logvar.exp().unsqueeze(0)
+    pairwise = gaussian_log_density(
+        z.unsqueeze(1), post.mean.unsqueeze(0), post.logvar.unsqueeze(0)
     )
     log_nm = math.log(dataset_size * m)
     log_qz = torch.logsumexp(pairwise.sum(-1), dim=1) - log_nm
@@ -76,27 +74,28 @@ class BetaTCVAE(VAE):
     """
 
     Config = BetaTCVAEConfig
+    description = (
+        "β-TCVAE: only the total correlation weighted by β (Chen et al. 2018, arXiv:1802.04942)"
+    )
+    supports_free_bits = False  # the MWS terms hold no per-dim KL to clamp
 
-    def loss(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        kl_weight: float = 1.0,
-        free_bits: float = 0.0,
-    ) -> LossOutput:
-        post = self.encode(x)
-        z = post.mean + torch.randn_like(post.mean) * (0.5 * post.logvar).exp()
-        recon = self.likelihood.nll(self.decoder(z), x)
-        n = self.dataset_size or x.shape[0]
-        mi, tc, dim_kl = mws_decomposition(z, post, n)
+    def regulariser(
+        self, z: torch.Tensor, post: Posterior, kl_per_dim: torch.Tensor, free_bits: float
+    ) -> tuple[float, torch.Tensor, dict[str, torch.Tensor]]:
+        """VAE.loss with α·MI + β·TC + γ·dim-KL (MWS estimates, (B,) nats) in place of β·KL.
+
+        Raises ValueError for free_bits > 0: the MWS terms hold no per-dimension KL to clamp.
+        """
+        if free_bits > 0:
+            raise ValueError(
+                f"beta_tcvae does not support free bits (got free_bits={free_bits}); "
+                "set train.free_bits to 0"
+            )
+        mi, tc, dim_kl = mws_decomposition(z, post, self.dataset_size or z.shape[0])
         c = self.config
-        reg = c.alpha * mi + c.beta * tc + c.gamma * dim_kl
-        total = recon + kl_weight * reg
-        kl = gaussian_kl(post.mean, post.logvar).sum(-1)
         extras = {"mi": mi.mean().detach(), "tc": tc.mean().detach(),
                   "dim_kl": dim_kl.mean().detach()}  # fmt: skip
-        return LossOutput(total.mean(), recon.mean(), kl.mean(), extras)
+        return 1.0, c.alpha * mi + c.beta * tc + c.gamma * dim_kl, extras
 
     def notes(self) -> dict[str, str]:
         return {
