@@ -1,28 +1,13 @@
-"""The contract every variant keeps (docs/design.md, "The variant interface").
-
-A variant is an `nn.Module` with a pydantic `Config` (its own hyper-parameters, validated with
-unknown keys rejected) and these methods, all on batches of images in [0, 1] shaped (B, C, H, W):
-
-- `loss(x, y=None, *, kl_weight=1.0, free_bits=0.0) -> LossOutput`: the training objective and
-  its parts, each a batch mean in nats per example (see `variants.losses` for the convention).
-- `encode(x, y=None) -> Posterior`: the posterior; MIG and active units use its mean.
-- `reconstruct(x, y=None)`: decodes the posterior mean deterministically; returns pixel means.
-- `sample(n, y=None, generator=None)`: pixel means decoded from prior draws.
-- `log_likelihood(x, y=None, k=...)`: the importance-sampled estimate of log p(x) per example;
-  a variant where it is undefined raises `NotImplementedError` saying so.
-- `after_training(x_train, y_train, *, seed) -> dict`: runs once after the training loop (e.g.
-  VQ-VAE fits its learned prior there); returns metrics to record.
-- `notes() -> dict[str, str]`: how this variant's numbers are to be read (recorded with the run).
+"""The contract every variant keeps: the `Variant` base class (docs/design.md, "The variant
+interface"). Each method's docstring states its part of the contract; images are batches in
+[0, 1] shaped (B, C, H, W), and every loss term is a batch mean in nats per example.
 
 The decoder likelihood p(x|z) is `self.likelihood` (`variants.likelihoods`, Bernoulli unless the
 trial's `likelihood` says otherwise): variants size their decoder output with
 `likelihood.param_shape(image_shape)` and call `likelihood.nll` / `likelihood.mean` on it.
-
-Class attributes: `needs_labels` (the config validator rejects unlabelled datasets),
-`continuous_latents` (False: MIG, active units and IS-NLL are reported as not applicable),
-`representation` (what MIG and active units score) and `default_kl_warmup_steps` (used when a
-sweep leaves `train.kl_warmup_steps` unset), `supports_free_bits` (False: a sweep setting
-`train.free_bits` is rejected).
+What validation needs to know about a variant (its `Config`, `needs_labels`,
+`continuous_latents`, `supports_free_bits`) is its `VariantSpec` (`variants.declaration`),
+which the registry binds to these class attributes.
 """
 
 from __future__ import annotations
@@ -30,17 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import pydantic
 import torch
 from torch import nn
 
+from variants.declaration import VariantConfig
 from variants.likelihoods import Bernoulli, Likelihood
 
-
-class VariantConfig(pydantic.BaseModel):
-    """Base for each variant's hyper-parameters; unknown keys are errors, not silently ignored."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+__all__ = ["LossOutput", "Posterior", "Variant", "VariantConfig"]
 
 
 @dataclass
@@ -55,17 +36,27 @@ class LossOutput:
 
 @dataclass
 class Posterior:
-    """A diagonal Gaussian q(z|x); `mean` is the representation scored by MIG."""
+    """A diagonal Gaussian q(z|x): `mean` and `logvar`, each (B, latent_dim); `mean` is the
+    representation scored by MIG."""
 
     mean: torch.Tensor
     logvar: torch.Tensor
 
 
 class Variant(nn.Module):
-    """Base class of all variants. Subclasses set `Config` and implement the methods below."""
+    """Base class of all variants: an `nn.Module` built from its validated `Config`.
+
+    Subclasses implement `loss`, `encode`, `reconstruct` and `sample` (and where defined
+    `decode`, `log_likelihood`, `after_training`, `notes`). Class attributes:
+
+    - `name`, `Config`, `needs_labels`, `continuous_latents`, `supports_free_bits`: set by the
+      registry from the variant's `VariantSpec` (a plugin sets them on its class);
+    - `description`: one line for `benchmark.run --list-variants` (what it is, its paper);
+    - `representation`: what MIG and active units score;
+    - `default_kl_warmup_steps`: used when a sweep leaves `train.kl_warmup_steps` unset.
+    """
 
     name: ClassVar[str] = ""
-    # One line for `benchmark.run --list-variants`: what it is, and its paper (arXiv id).
     description: ClassVar[str] = ""
     Config: ClassVar[type[VariantConfig]] = VariantConfig
     needs_labels: ClassVar[bool] = False
@@ -85,6 +76,12 @@ class Variant(nn.Module):
         likelihood: Likelihood | None = None,
         dataset_size: int | None = None,
     ) -> None:
+        """config: the validated `Config`; image_shape: (C, H, W); latent_dim: the size of z
+        (for a hierarchy, of its top level); architecture: a name in
+        `variants.architectures.ARCHITECTURES`; num_classes: the label count (label-conditioned
+        variants); likelihood: p(x|z), Bernoulli when None; dataset_size: N, the number of
+        training images, when an estimator needs it. Subclasses raise ValueError on a
+        combination they cannot build."""
         super().__init__()
         # Registered before the encoder and decoder: a likelihood without parameters adds
         # nothing, so the parameter order (and the optimiser's state) of default models is
@@ -107,17 +104,30 @@ class Variant(nn.Module):
         kl_weight: float = 1.0,
         free_bits: float = 0.0,
     ) -> LossOutput:
+        """The training objective for images x (B, C, H, W) in [0, 1] and labels y (B,) or None.
+
+        Returns batch means in nats per example: `total` (what the optimiser minimises),
+        `recon` (-E_q log p(x|z)) and `kl`, plus variant-specific `extras`. kl_weight scales
+        the KL term (warm-up × β); free_bits (nats per latent dim) is the floor below which a
+        dimension's KL is not penalised (Kingma et al. 2016, arXiv:1606.04934). See
+        `variants.losses` for the convention.
+        """
         raise NotImplementedError
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """The posterior q(z|x) (mean and log-variance, each (B, latent_dim)) of images x
+        (B, C, H, W); MIG and active units use its mean. NotImplementedError for discrete codes."""
         raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel means (B, C, H, W) of p(x|z) at the posterior mean of x: deterministic."""
         raise NotImplementedError
 
     def sample(
         self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        """Pixel means (n, C, H, W) decoded from n prior draws (labels y (n,) where the variant
+        is conditional), drawn from `generator` when given."""
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -128,15 +138,23 @@ class Variant(nn.Module):
     def log_likelihood(
         self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 100
     ) -> torch.Tensor:
+        """The importance-sampled estimate of log p(x) per example, shape (B,), in nats, with k
+        samples from q(z|x) (Burda et al. 2016, arXiv:1509.00519). NotImplementedError, saying
+        so, where it is undefined."""
         raise NotImplementedError(f"{self.name}: importance-sampled log p(x) is not defined")
 
     def after_training(
         self, x_train: torch.Tensor, y_train: torch.Tensor | None, *, seed: int
     ) -> dict[str, float]:
+        """Runs once after the training loop on the training split (x_train (N, C, H, W), labels
+        or None), seeded by `seed` (e.g. VQ-VAE fits its prior here); returns metrics to
+        record. The base does nothing."""
         return {}
 
     def notes(self) -> dict[str, str]:
+        """How this variant's numbers are to be read, recorded with the run: key -> one line."""
         return {}
 
     def num_parameters(self) -> int:
+        """The number of scalar parameters (trainable or not)."""
         return sum(p.numel() for p in self.parameters())

@@ -12,7 +12,6 @@ head on [features ⊕ onehot(y)], and the decoder is the architecture's decoder 
 
 from __future__ import annotations
 
-import pydantic
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,12 +26,6 @@ from variants.registry import register
 FEATURES = 256
 
 
-class CVAEConfig(VariantConfig):
-    """CVAE hyper-parameters: the KL weight β (1: the conditional ELBO)."""
-
-    beta: float = pydantic.Field(1.0, gt=0, description="weight of the KL term")
-
-
 @register("cvae")
 class CVAE(Variant):
     """The conditional VAE (Sohn et al. 2015, NeurIPS): q(z|x, y) and p(x|z, y), prior N(0, I).
@@ -41,11 +34,9 @@ class CVAE(Variant):
     ValueError without them (`one_hot`); construction raises ValueError without `num_classes`.
     """
 
-    Config = CVAEConfig
     description = (
         "conditional VAE: encoder and decoder see the class label (Sohn et al. 2015, NeurIPS)"
     )
-    needs_labels = True
     representation = "posterior mean of q(z|x, y) given the true label"
 
     def __init__(self, config: VariantConfig, **kwargs) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pydantic
 import torch
 from torch import nn
 
@@ -51,20 +50,6 @@ from variants.registry import register
 LOGVAR_BOUND = 10.0
 # Importance samples drawn per chunk in `log_likelihood` (memory: chunk × batch decoded images).
 IS_CHUNK = 64
-
-
-class HierarchicalConfig(VariantConfig):
-    """Hierarchical-VAE hyper-parameters: β, the lower levels' sizes and the MLP width."""
-
-    beta: float = pydantic.Field(1.0, gt=0, description="weight of the summed KL term")
-    lower_dims: list[pydantic.PositiveInt] = pydantic.Field(
-        default_factory=lambda: [16],
-        min_length=1,
-        description="sizes of the levels below the top, bottom first (the top has latent_dim)",
-    )
-    hidden: pydantic.PositiveInt = pydantic.Field(
-        256, description="width of the deterministic bottom-up path and of the prior MLPs"
-    )
 
 
 @dataclass
@@ -133,7 +118,6 @@ class HierarchicalVAE(Variant):
     representation `encode` returns. See the module docstring for the model and objective.
     """
 
-    Config = HierarchicalConfig
     description = (
         "hierarchical VAE, stochastic levels, Ladder-VAE style (Sønderby et al. 2016, "
         "arXiv:1602.02282)"

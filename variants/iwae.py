@@ -21,10 +21,9 @@ is rejected with a ValueError.
 
 from __future__ import annotations
 
-import pydantic
 import torch
 
-from variants.base import LossOutput, VariantConfig
+from variants.base import LossOutput
 from variants.losses import (
     gaussian_kl,
     gaussian_log_prob,
@@ -36,22 +35,14 @@ from variants.registry import register
 from variants.vae import VAE
 
 
-class IWAEConfig(VariantConfig):
-    """IWAE hyper-parameters: k, the importance samples per example in the bound."""
-
-    k: int = pydantic.Field(5, ge=1, description="importance samples per example in the bound")
-
-
 @register("iwae")
 class IWAE(VAE):
     """Same encoder, decoder, reconstruction, sampling and log p(x) as the VAE; only the loss
     differs (inherited methods use the posterior mean or the prior exactly as `vae` does)."""
 
-    Config = IWAEConfig
     description = (
         "importance-weighted autoencoder, k-sample bound (Burda et al. 2016, arXiv:1509.00519)"
     )
-    supports_free_bits = False  # the importance weights hold no per-dim KL to clamp
 
     def notes(self) -> dict[str, str]:
         """Says the model is trained on the k-sample bound while elbo is the one-sample ELBO."""

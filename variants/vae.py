@@ -7,24 +7,14 @@ p(x|z) is the trial's likelihood (`variants.likelihoods`, Bernoulli by default).
 
 from __future__ import annotations
 
-import pydantic
 import torch
 
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
+from variants.catalog import BetaVAEConfig, VAEConfig  # noqa: F401 - re-exported for plugins
 from variants.likelihood import importance_sampled_log_likelihood
 from variants.losses import gaussian_kl, kl_with_free_bits, reparameterise
 from variants.registry import register
-
-
-class VAEConfig(VariantConfig):
-    """The standard VAE has no hyper-parameters of its own: β is 1 by definition."""
-
-
-class BetaVAEConfig(VariantConfig):
-    """β-VAE hyper-parameters: the KL weight β (Higgins et al. 2017, ICLR)."""
-
-    beta: float = pydantic.Field(4.0, gt=0, description="weight of the KL term")
 
 
 @register("vae")
@@ -36,7 +26,6 @@ class VAE(Variant):
     the objective override `regulariser` (β-TCVAE) or `loss` (IWAE).
     """
 
-    Config = VAEConfig
     description = "the standard VAE, β = 1 (Kingma & Welling 2014, arXiv:1312.6114)"
 
     def __init__(self, config: VariantConfig, **kwargs) -> None:
@@ -123,5 +112,4 @@ class VAE(Variant):
 class BetaVAE(VAE):
     """β-VAE (Higgins et al. 2017, ICLR): the VAE with the KL term weighted by β (default 4)."""
 
-    Config = BetaVAEConfig
     description = "β-VAE: the KL term weighted by β (Higgins et al. 2017, ICLR)"

@@ -31,56 +31,17 @@ After the main training loop `after_training` encodes the training set and fits 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
-import pydantic
 import torch
 from torch import nn
 
 from variants.architectures import get_architecture
 from variants.base import LossOutput, Posterior, Variant, VariantConfig
+from variants.catalog import VQVAEConfig
 from variants.registry import register
 from variants.vq_prior import MADE, CausalTransformer, fit_prior, sample_grids
 
 LAPLACE_EPS = 1e-5  # the smoothing of the EMA counts, as in Sonnet's VectorQuantizerEMA
-
-
-class VQVAEConfig(VariantConfig):
-    """VQ-VAE hyper-parameters: the codebook, its update rule, and the fitted prior."""
-
-    codebook_size: int = pydantic.Field(64, ge=2, description="K, the number of codes")
-    code_dim: pydantic.PositiveInt = pydantic.Field(16, description="size of each code vector")
-    commitment_cost: pydantic.NonNegativeFloat = pydantic.Field(
-        0.25, description="weight of ||z_e - sg[e]||² in the loss"
-    )
-    ema: bool = pydantic.Field(False, description="update the codebook by EMA, not by gradient")
-    ema_decay: float = pydantic.Field(
-        0.99, ge=0, lt=1, description="decay of the EMA codebook and of the code usage"
-    )
-    dead_code_threshold: pydantic.NonNegativeFloat = pydantic.Field(
-        0.1,
-        description="restart codes whose usage EMA (1 = uniform use) falls below this; 0: off",
-    )
-    prior: Literal["transformer", "made"] = pydantic.Field(
-        "transformer", description="the autoregressive prior fitted after training"
-    )
-    prior_steps: pydantic.PositiveInt = 1000
-    prior_lr: pydantic.PositiveFloat = 3e-3
-    prior_batch_size: pydantic.PositiveInt = 64
-    prior_width: pydantic.PositiveInt = pydantic.Field(
-        64, description="transformer model width, or MADE hidden units per layer (>= P)"
-    )
-    prior_layers: pydantic.PositiveInt = 2
-    prior_heads: pydantic.PositiveInt = pydantic.Field(4, description="transformer only")
-
-    @pydantic.model_validator(mode="after")
-    def _heads_divide_width(self) -> VQVAEConfig:
-        if self.prior == "transformer" and self.prior_width % self.prior_heads:
-            raise ValueError(
-                f"prior_width ({self.prior_width}) must be a multiple of prior_heads "
-                f"({self.prior_heads})"
-            )
-        return self
 
 
 @register("vqvae")
@@ -93,12 +54,10 @@ class VQVAE(Variant):
     before `after_training` has fitted the prior.
     """
 
-    Config = VQVAEConfig
     description = (
         "VQ-VAE: discrete codebook latents and a fitted prior (van den Oord et al. 2017, "
         "arXiv:1711.00937)"
     )
-    continuous_latents = False
     representation = "not applicable: discrete code indices (no posterior mean)"
 
     def __init__(self, config: VariantConfig, **kwargs) -> None:
