@@ -59,12 +59,6 @@ DEFAULT_LR = 2e-3
 # through its 3 GB file on every call.
 FACTOR_POOL_MAX = 50_000
 FACTOR_TEST_SIZE = 5_000
-# Factor datasets train on sampled images, so their stored split only needs to be small;
-# datasets with an official split are measured on their whole official test set (SPECS).
-_LOAD_ARGS: dict[str, dict[str, int]] = {
-    "dsprites": {"n_train": 1000, "n_test": 1000},
-    "digits": {"n_test": 300},  # the loader's default n_test (2000) exceeds its 1797 images
-}
 _EVAL_BATCH = 1000
 
 Progress = Callable[[str], object]
@@ -361,8 +355,10 @@ def read_cache(pt: Path, js: Path) -> tuple[FeatureNet, dict]:
 
 def load_training_data(name: str, resolution: int, data_root: str | Path | None = None) -> Dataset:
     """The dataset split the cached net for (name, resolution) is always trained on."""
-    kwargs: dict[str, object] = dict(_LOAD_ARGS.get(name, {}))
+    # The spec's split where the loader's defaults do not fit (factor datasets train on sampled
+    # images, so their stored split can be small); an official split: its whole test set.
     spec = SPECS.get(name)
+    kwargs: dict[str, object] = dict(spec.feature_net_split) if spec is not None else {}
     if spec is not None and spec.test_size is not None:
         kwargs.setdefault("n_test", spec.test_size)  # official split: its whole test set
     # Only passed when given, so loaders that take no data_root keep working.

@@ -31,7 +31,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-Shape = tuple[int, int, int]
+from variants.shapes import (  # noqa: F401 - resnet_downsamplings is part of this module's API
+    CHECKS,
+    RESNET_MAX_MAP,
+    RESNET_MIN_DOWNSAMPLINGS,
+    Shape,
+    resnet_downsamplings,
+)
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,6 @@ class Architecture:
     encoder: Callable[[Shape, int], nn.Module]
     decoder: Callable[[int, Shape], nn.Module]
     check: Callable[[Shape], str | None]  # why the image shape is unsupported, or None
-
-
-def _any_shape(shape: Shape) -> str | None:
-    return None
 
 
 def _mlp(depth: int, hidden: int) -> tuple[Callable, Callable]:
@@ -74,13 +76,6 @@ def _mlp(depth: int, hidden: int) -> tuple[Callable, Callable]:
         return nn.Sequential(*layers)
 
     return encoder, decoder
-
-
-def _conv4_check(shape: Shape) -> str | None:
-    _, h, w = shape
-    if h != w or h < 16 or h % 16:
-        return f"conv4 needs square images with a side that is a multiple of 16; got {h}x{w}"
-    return None
 
 
 def _conv4_encoder(shape: Shape, out_dim: int) -> nn.Module:
@@ -121,10 +116,6 @@ def _conv4_decoder(in_dim: int, shape: Shape) -> nn.Module:
 # a few hundred 32x32 images/s on one CPU core; 128 ran ~2.5x slower here.
 RESNET_WIDTH = 64
 RESNET_BOTTLENECK = 32
-# Downsample until the feature map side is at most this (but always at least twice), so the
-# dense layer stays small: 16 -> 4, 32 -> 8, 64 -> 8 px.
-RESNET_MAX_MAP = 8
-RESNET_MIN_DOWNSAMPLINGS = 2
 
 
 class ResidualBlock(nn.Module):
@@ -144,35 +135,9 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def resnet_downsamplings(side: int) -> int | None:
-    """How many stride-2 stages `resnet` uses for an image side, or None if it cannot.
-
-    The side is halved at least `RESNET_MIN_DOWNSAMPLINGS` times and then until it is at most
-    `RESNET_MAX_MAP`; every halving must be exact (the decoder's transposed convolutions double
-    the side, so an odd side could not be restored).
-    """
-    n = 0
-    while n < RESNET_MIN_DOWNSAMPLINGS or side > RESNET_MAX_MAP:
-        if side % 2:
-            return None
-        side //= 2
-        n += 1
-    return n
-
-
-def _resnet_check(shape: Shape) -> str | None:
-    _, h, w = shape
-    if h != w or h < 16 or resnet_downsamplings(h) is None:
-        return (
-            "resnet needs square images with a side >= 16 that halves exactly down to <= 8 px "
-            f"(e.g. 16, 28, 32, 64); got {h}x{w}"
-        )
-    return None
-
-
 def _resnet_stages(shape: Shape) -> int:
     """The number of stride-2 stages for a shape; ValueError (the check's reason) if unsupported."""
-    why = _resnet_check(shape)
+    why = CHECKS["resnet"](shape)
     if why:
         raise ValueError(why)
     return resnet_downsamplings(shape[1])
@@ -229,21 +194,21 @@ ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in [
         Architecture(
-            "mlp2", "MLP, 2 hidden layers of 400 ReLU units", _mlp2_enc, _mlp2_dec, _any_shape
+            "mlp2", "MLP, 2 hidden layers of 400 ReLU units", _mlp2_enc, _mlp2_dec, CHECKS["mlp2"]
         ),
         Architecture(
             "conv4",
             "Burgess et al. conv: 4 stride-2 4x4 convs (32-32-64-64) + 256 dense",
             _conv4_encoder,
             _conv4_decoder,
-            _conv4_check,
+            CHECKS["conv4"],
         ),
         Architecture(
             "mlp4",
             "MLP, 4 hidden layers of 400 ReLU units (mlp2's width, twice its depth)",
             _mlp4_enc,
             _mlp4_dec,
-            _any_shape,
+            CHECKS["mlp4"],
         ),
         Architecture(
             "resnet",
@@ -251,10 +216,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             "blocks (3x3 to 32 ch., 1x1 back), dense",
             _resnet_encoder,
             _resnet_decoder,
-            _resnet_check,
+            CHECKS["resnet"],
         ),
     ]
 }
+
+
+# Validation reads the shape checks without torch (variants.shapes): every family needs one.
+if list(ARCHITECTURES) != list(CHECKS):
+    raise ImportError("variants.shapes.CHECKS must list every family of ARCHITECTURES, in order")
 
 
 def get_architecture(name: str) -> Architecture:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import official
-from .base import SPECS, DataError, Dataset
+from .base import DataError, Dataset, DatasetSpec, LoadRequest
 
 FOLDER = "celeba"
 IMAGES = "img_align_celeba"
@@ -40,7 +40,7 @@ def locate(root: Path) -> Path:
     folder = root / FOLDER
     if not _present(folder):
         # torchvision fetches from Google Drive, which often refuses; the message says what to do.
-        official.download(SPECS["celeba"].title, "CelebA", root, _help(folder), split="all")
+        official.download(SPEC.title, "CelebA", root, _help(folder), split="all")
         if not _present(folder):
             raise DataError(f"dataset.data_root: the CelebA download did not fill; {_help(folder)}")
     return folder
@@ -106,7 +106,7 @@ def load_celeba(
     n_train: int | None, n_test: int, split_seed: int, data_root: str | Path | None
 ) -> Dataset:
     """CelebA 64x64 RGB without labels; sizes from the partition file actually on disk."""
-    spec = SPECS["celeba"]
+    spec = SPEC
     folder = locate(official.resolve_data_root(data_root))
     train_names, test_names = read_partition(folder / PARTITION)
     totals = (len(train_names), len(test_names))
@@ -125,3 +125,28 @@ def load_celeba(
         ),
         labels=None,
     )
+
+
+def _load(spec: DatasetSpec, request: LoadRequest) -> Dataset:
+    return load_celeba(request.n_train, request.n_test, request.split_seed, request.data_root)
+
+
+SPEC = DatasetSpec(
+    name="celeba",
+    title="CelebA",
+    description=(
+        "CelebA aligned faces (178x218 JPEGs), images only (no labels); the usual VAE "
+        "protocol: centre crop 148x148, then bilinear antialiased resize to 64x64; "
+        "official partition: 162770 train (0) / 19962 test (2), validation unused"
+    ),
+    resolutions=(SIDE,),
+    channels=3,
+    labelled=False,  # attributes exist, but we use images only
+    num_classes=None,
+    has_factors=False,
+    train_size=162_770,
+    test_size=19_962,
+    accepts_path=False,
+    accepts_data_root=True,
+    loader=_load,
+)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import official
-from .base import SPECS, DataError, Dataset
+from .base import DataError, Dataset, DatasetSpec, LoadRequest
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -73,7 +73,7 @@ def locate(root: Path) -> Path:
     if not _present(folder):
         files = ", ".join((*TRAIN_BATCHES, TEST_BATCH))
         help_text = f"put {files} (the python version, cifar-10-python.tar.gz) in {folder}/"
-        official.download(SPECS["cifar10"].title, "CIFAR10", root, help_text)
+        official.download(SPEC.title, "CIFAR10", root, help_text)
         if not _present(folder):
             raise DataError(f"dataset.data_root: the CIFAR-10 download did not fill; {help_text}")
     return folder
@@ -83,7 +83,7 @@ def load_cifar10(
     n_train: int | None, n_test: int, split_seed: int, data_root: str | Path | None
 ) -> Dataset:
     """CIFAR-10, 32x32 RGB, 10 classes."""
-    spec = SPECS["cifar10"]
+    spec = SPEC
     folder = locate(official.resolve_data_root(data_root))
     batches = [_read_batch(folder / name) for name in TRAIN_BATCHES]
     x_train = np.concatenate([images for images, _ in batches])
@@ -101,3 +101,24 @@ def load_cifar10(
         images=(x_train[train_idx], x_test[test_idx]),
         labels=(y_train[train_idx], y_test[test_idx]),
     )
+
+
+def _load(spec: DatasetSpec, request: LoadRequest) -> Dataset:
+    return load_cifar10(request.n_train, request.n_test, request.split_seed, request.data_root)
+
+
+SPEC = DatasetSpec(
+    name="cifar10",
+    title="CIFAR-10",
+    description="CIFAR-10 32x32 RGB, official 50000/10000 split (python pickles)",
+    resolutions=(SIDE,),
+    channels=3,
+    labelled=True,
+    num_classes=10,
+    has_factors=False,
+    train_size=50_000,
+    test_size=10_000,
+    accepts_path=False,
+    accepts_data_root=True,
+    loader=_load,
+)

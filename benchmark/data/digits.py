@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import DataError, Dataset
+from .base import DataError, Dataset, DatasetSpec, LoadRequest
 from .splits import fingerprint, split_indices
 
 RESOLUTIONS = (8,)
@@ -14,6 +14,7 @@ _MAX_VALUE = 16  # pixel values are integer counts 0..16 (4x4 blocks of a 32x32 
 
 
 def check_resolution(resolution: object) -> int:
+    """8 for None or 8; DataError for any other resolution."""
     if resolution is None:
         return 8
     if isinstance(resolution, bool) or resolution not in RESOLUTIONS:
@@ -59,3 +60,26 @@ def load_digits(n_train: int | None, n_test: int, split_seed: int) -> Dataset:
         fingerprint=fp,
         sample_factors=None,
     )
+
+
+def _load(spec: DatasetSpec, request: LoadRequest) -> Dataset:
+    return load_digits(request.n_train, request.n_test, request.split_seed)
+
+
+SPEC = DatasetSpec(
+    name="digits",
+    title="Digits (8x8)",
+    description="scikit-learn's bundled 8x8 handwritten digits, pixel counts 0..16 / 16",
+    resolutions=RESOLUTIONS,
+    channels=1,
+    labelled=True,
+    num_classes=NUM_CLASSES,
+    has_factors=False,
+    train_size=1797,
+    test_size=None,
+    accepts_path=False,
+    accepts_data_root=False,
+    loader=_load,
+    no_path_reason="bundled with scikit-learn",
+    feature_net_split={"n_test": 300},  # the loader's default n_test (2000) exceeds its 1797
+)

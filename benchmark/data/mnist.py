@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import official
-from .base import SPECS, DataError, Dataset
+from .base import DataError, Dataset, DatasetSpec, LoadRequest
 from .idx import read_idx
 
 # `apt-get install dataset-fashion-mnist` puts the real files here; a module constant so that
@@ -70,7 +70,7 @@ def locate(name: str, root: Path) -> tuple[Path, dict[str, Path]]:
         files = find_files(folder)
         if files is not None:
             return folder, files
-    title = SPECS[name].title
+    title = _SPECS[name].title
     official.download(title, _TORCHVISION_CLASS[name], root, _help(name, root))
     folder = root / _TORCHVISION_CLASS[name] / "raw"
     files = find_files(folder)
@@ -114,7 +114,7 @@ def load_mnist_like(
     data_root: str | Path | None,
 ) -> Dataset:
     """MNIST or Fashion-MNIST ("mnist" / "fashion_mnist") at resolution 28 or 32."""
-    spec = SPECS[name]
+    spec = _SPECS[name]
     root = official.resolve_data_root(data_root)
     # Validate against the official sizes before searching or downloading anything.
     folder, files = locate(name, root)
@@ -135,3 +135,36 @@ def load_mnist_like(
         images=(pad(x_train[train_idx], resolution), pad(x_test[test_idx], resolution)),
         labels=(y_train[train_idx], y_test[test_idx]),
     )
+
+
+def _load(spec: DatasetSpec, request: LoadRequest) -> Dataset:
+    r = request
+    return load_mnist_like(spec.name, r.resolution, r.n_train, r.n_test, r.split_seed, r.data_root)
+
+
+_PADDING = "28x28 grey-scale; resolution 32 zero-pads 2 px on each side (for stride-2 conv nets)"
+_MNIST_LIKE: dict = {
+    "resolutions": (28, 32),
+    "channels": 1,
+    "labelled": True,
+    "num_classes": 10,
+    "has_factors": False,
+    "train_size": 60_000,
+    "test_size": 10_000,
+    "accepts_path": False,
+    "accepts_data_root": True,
+    "loader": _load,
+}
+FASHION_MNIST = DatasetSpec(
+    name="fashion_mnist",
+    title="Fashion-MNIST",
+    description=f"Zalando's Fashion-MNIST, official 60000/10000 split; {_PADDING}",
+    **_MNIST_LIKE,
+)
+MNIST = DatasetSpec(
+    name="mnist",
+    title="MNIST",
+    description=f"LeCun's MNIST digits, official 60000/10000 split; {_PADDING}",
+    **_MNIST_LIKE,
+)
+_SPECS = {s.name: s for s in (FASHION_MNIST, MNIST)}
