@@ -192,33 +192,15 @@ class EvalContext:
         return result
 
 
-@dataclass(frozen=True, eq=False)
-class _NpzObserve:
-    """Images of chosen factor classes from the real dSprites npz (the FactorGrid's observe)."""
-
-    sampler: object
-
-    def __call__(self, classes: np.ndarray) -> torch.Tensor:
-        from benchmark.data.dsprites import _read_images, _to_tensor
-
-        s = self.sampler
-        rows = s.lookup[np.ravel_multi_index(tuple(np.asarray(classes).T), s.factor_sizes)]
-        return _to_tensor(_read_images(s.path, rows, s.resolution))
-
-
 def ground_truth_of(data: Dataset):
     """The dataset's factor grid as a `benchmark.metrics.ground_truth.FactorGrid` (observations
     of chosen factor classes, single-valued factors dropped), for the sampled scores; raises
-    Unavailable for a dataset without one."""
-    from benchmark.data.dsprites import NpzSampler, RendererSampler
-    from benchmark.metrics.ground_truth import FactorGrid, dsprites_like
-
-    sampler = data.sample_factors
-    if isinstance(sampler, RendererSampler):
-        return dsprites_like(sampler.resolution)
-    if isinstance(sampler, NpzSampler):
-        return FactorGrid(tuple(sampler.factor_sizes), _NpzObserve(sampler))
-    raise registry.Unavailable(f"{data.name} has no factor grid to draw observations from")
+    Unavailable for a dataset without one. The dataset's factor sampler provides it
+    (`factor_grid()`), so no dataset is named here."""
+    factor_grid = getattr(data.sample_factors, "factor_grid", None)
+    if factor_grid is None:
+        raise registry.Unavailable(f"{data.name} has no factor grid to draw observations from")
+    return factor_grid()
 
 
 def not_applicable(metric: registry.Metric, ctx: EvalContext) -> str | None:

@@ -93,8 +93,12 @@ class DatasetConfig(_Strict):
         return v
 
     @pydantic.model_validator(mode="after")
-    def _fits_the_dataset(self) -> DatasetConfig:
-        problem = self.spec.check_config(None, self.n_train, self.n_test, self.path, self.data_root)
+    def _fits_the_dataset(self, info: pydantic.ValidationInfo) -> DatasetConfig:
+        # context {"check_files": False}: the trials of a sweep that already ran (a report).
+        check_files = (info.context or {}).get("check_files", True)
+        problem = self.spec.check_config(
+            None, self.n_train, self.n_test, self.path, self.data_root, check_files=check_files
+        )
         if problem:
             raise ValueError(problem)
         return self

@@ -108,12 +108,15 @@ def load_sweep(
     profile: str = "default",
     overrides: list[str] | tuple[str, ...] = (),
     allow_large: bool = False,
+    check_files: bool = True,
 ) -> Sweep:
     """Read, validate and expand a sweep file into its trials.
 
     profile: "default" or a name under `profiles:`; overrides: `key=value` strings (YAML
-    values) applied last; allow_large: allow more than MAX_TRIALS trials. Raises `ConfigError`
-    (one line at the mistake's source) on any mistake.
+    values) applied last; allow_large: allow more than MAX_TRIALS trials; check_files: False
+    skips the existence of data files named by the config (`dataset.path`), for rebuilding the
+    report of a sweep that already ran. Raises `ConfigError` (one line at the mistake's
+    source) on any mistake.
     """
     path = Path(path)
     data, node = read_yaml(path)
@@ -191,7 +194,7 @@ def load_sweep(
         raw = copy.deepcopy(base)
         for axis, value in point.items():
             _set_path(raw, axis, value)
-        config = _validate_trial(raw, source)
+        config = _validate_trial(raw, source, check_files)
         trials.append(Trial(index, config, point))
     # A trial is identified by its config hash (MLflow runs, checkpoints, resume): two trials
     # with one config would be one trial run twice.
@@ -206,10 +209,10 @@ def load_sweep(
     return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res, compare)
 
 
-def _validate_trial(raw: dict, source: Source) -> TrialConfig:
+def _validate_trial(raw: dict, source: Source, check_files: bool) -> TrialConfig:
     """One trial's config from its raw mapping, or the ConfigError of its first problem."""
     try:
-        config = TrialConfig.model_validate(raw)
+        config = TrialConfig.model_validate(raw, context={"check_files": check_files})
     except pydantic.ValidationError as e:
         raise source.validation_error(e, TrialConfig) from None
     problem = config.problem()

@@ -16,7 +16,7 @@ import sys
 
 from benchmark.atomic import write_text_atomic
 
-from . import DATASETS, DataError, load_dataset
+from . import SPECS, DataError, load_dataset
 
 
 def _from_sweep(path: str, profile: str) -> list[dict]:
@@ -34,10 +34,12 @@ def _from_sweep(path: str, profile: str) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.data`: prepare (download, render, cache) datasets; 0 on success,
+    2 with one error line on a bad argument or sweep file."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.data", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("name", nargs="?", help=f"dataset name; one of: {', '.join(DATASETS)}")
+    parser.add_argument("name", nargs="?", help=f"dataset name; one of: {', '.join(SPECS)}")
     parser.add_argument("--sweep", help="prepare every dataset this sweep file uses instead")
     parser.add_argument("--profile", default="default", help="with --sweep: the profile")
     parser.add_argument("--manifest", help="write the datasets' fingerprints to this JSON file")
@@ -47,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=None, help="default: all non-test images")
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--path", default=None, help="real dSprites npz (default: renderer)")
+    paths = "; ".join(f"{n}: {s.path_help}" for n, s in SPECS.items() if s.accepts_path)
+    parser.add_argument("--path", default=None, help=f"a file of the data ({paths})")
     parser.add_argument("--cache-dir", default=None, help="where rendered arrays are cached")
     parser.add_argument(
         "--data-root", default=None,
-        help="folder of downloadable datasets (fashion_mnist, mnist, cifar10, celeba)",
+        help="folder of downloadable datasets ("
+        + ", ".join(n for n, s in SPECS.items() if s.accepts_data_root) + ")",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if bool(args.name) == bool(args.sweep):

@@ -49,6 +49,7 @@ class Dataset:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images."""
         c, h, w = self.x_train.shape[1:]
         return (int(c), int(h), int(w))
 

@@ -140,6 +140,7 @@ def render(classes: np.ndarray, resolution: int, *, progress: bool = False) -> n
 
 
 def check_resolution(resolution: object) -> int:
+    """`resolution` (pixels) as an int if it is one of RESOLUTIONS, else DataError."""
     if isinstance(resolution, bool) or resolution not in RESOLUTIONS:
         allowed = ", ".join(map(str, RESOLUTIONS))
         raise DataError(
@@ -163,11 +164,20 @@ def _to_tensor(images: np.ndarray) -> torch.Tensor:
 # pickle module (e.g. when shipped to a worker process).
 @dataclass(frozen=True)
 class RendererSampler:
+    """sample_factors of the dSprites-like renderer at `resolution` pixels."""
+
     resolution: int
 
     def __call__(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """n images (n, 1, R, R) float in {0, 1} and their classes (n, 5), uniform per factor."""
         classes = sample_uniform_classes(n, rng, FACTOR_SIZES)
         return _to_tensor(render(classes, self.resolution)), classes
+
+    def factor_grid(self):  # -> benchmark.metrics.ground_truth.FactorGrid
+        """The renderer as the factor grid the sampled scores (FactorVAE, BetaVAE) draw from."""
+        from benchmark.metrics.ground_truth import dsprites_like
+
+        return dsprites_like(self.resolution)
 
 
 def _make_dataset(
@@ -399,9 +409,20 @@ class NpzSampler:
     lookup: np.ndarray
 
     def __call__(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """n images (n, 1, R, R) float in {0, 1} and their classes, uniform per factor."""
         classes = sample_uniform_classes(n, rng, self.factor_sizes)
-        rows = self.lookup[np.ravel_multi_index(tuple(classes.T), self.factor_sizes)]
-        return _to_tensor(_read_images(self.path, rows, self.resolution)), classes
+        return self.observe(classes), classes
+
+    def observe(self, classes: np.ndarray) -> torch.Tensor:
+        """The file's images (n, 1, R, R) of the factor classes `classes` (n, F)."""
+        rows = self.lookup[np.ravel_multi_index(tuple(np.asarray(classes).T), self.factor_sizes)]
+        return _to_tensor(_read_images(self.path, rows, self.resolution))
+
+    def factor_grid(self):  # -> benchmark.metrics.ground_truth.FactorGrid
+        """The file as the factor grid the sampled scores (FactorVAE, BetaVAE) draw from."""
+        from benchmark.metrics.ground_truth import FactorGrid
+
+        return FactorGrid(tuple(self.factor_sizes), self.observe)
 
 
 def load_dsprites_npz(

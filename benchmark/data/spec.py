@@ -170,10 +170,12 @@ class DatasetSpec:
         n_test: int,
         path: str | None,
         data_root: str | None,
+        *,
+        check_files: bool = True,
     ) -> str | None:
         """Why a sweep's `dataset:` block does not fit this dataset (one line), or None: the
         resolution, the split against the official sizes, and the sources (a given `path`
-        must exist)."""
+        must exist, unless check_files=False: a report rebuilt after the file moved)."""
         problem = self.resolution_problem(resolution)
         if problem:
             return problem
@@ -185,7 +187,7 @@ class DatasetSpec:
         if path is not None and not self.accepts_path:
             allowed = ", ".join(f"{n} ({s.path_help})" for n, s in SPECS.items() if s.accepts_path)
             return f"path is only for {allowed}, not {self.name}"
-        if path is not None and not Path(path).is_file():
+        if check_files and path is not None and not Path(path).is_file():
             return f"path {path!r} does not exist ({self.path_help})"
         if data_root is not None and not self.accepts_data_root:
             allowed = ", ".join(n for n, s in SPECS.items() if s.accepts_data_root)
