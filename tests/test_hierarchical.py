@@ -14,7 +14,8 @@ from benchmark.config import ConfigError, TrainConfig, load_sweep
 from benchmark.data import load_dataset
 from benchmark.train import kl_weight, train
 from benchmark.trial import run_trial
-from variants.hierarchical import HierarchicalConfig, HierarchicalVAE, precision_weighted
+from variants.catalog import HierarchicalConfig
+from variants.hierarchical import HierarchicalVAE, precision_weighted
 from variants.losses import bernoulli_nll, diagonal_gaussian_kl
 
 torch.set_num_threads(1)
