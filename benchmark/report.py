@@ -338,7 +338,12 @@ def _notes(runs: pd.DataFrame, key: str) -> str:
     col = f"note.{key}"
     if col not in runs.columns:
         return ""
-    return "; ".join(sorted(set(runs[col].dropna()) - {""}))
+    # runs logged before the disentanglement notes said "trial seed" named each seed's number
+    notes = {_SEEDED.sub("RandomState(trial seed)", str(n)) for n in runs[col].dropna()}
+    return "; ".join(sorted(notes - {""}))
+
+
+_SEEDED = re.compile(r"RandomState\(\d+\)")
 
 
 def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:

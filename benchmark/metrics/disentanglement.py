@@ -34,7 +34,7 @@ def _note(name: str, params: pydantic.BaseModel, ctx) -> str:
     knobs = ", ".join(f"{k}={v}" for k, v in params.model_dump().items())
     return (
         f"disentanglement_lib {name} on posterior means of images drawn from the factor "
-        f"sampler ({', '.join(ctx.ground_truth_names())}); {knobs}; RandomState({ctx.seed})"
+        f"sampler ({', '.join(ctx.ground_truth_names())}); {knobs}; RandomState(trial seed)"
     )
 
 
@@ -63,6 +63,7 @@ def _dci(ctx, p: DCIParams):
 
 
 DCI = Metric(
+    provenance=(("DCI", "dci", None),),
     name="dci",
     description="DCI disentanglement, completeness, informativeness (Eastwood & Williams "
     "2018), disentanglement_lib's gradient-boosted-tree importances",
@@ -98,6 +99,7 @@ def _sap(ctx, p: SAPParams):
 
 
 SAP = Metric(
+    provenance=(("SAP", "sap", None),),
     name="sap",
     description="SAP score (Kumar et al. 2018, arXiv:1711.00848), disentanglement_lib's "
     "protocol with discrete factors",
@@ -131,6 +133,7 @@ def _modularity(ctx, p: ModularityParams):
 
 
 MODULARITY = Metric(
+    provenance=(("Modularity", "modularity", None),),
     name="modularity",
     description="modularity and explicitness (Ridgeway & Mozer 2018, arXiv:1802.05312), "
     "disentanglement_lib's protocol",
@@ -182,6 +185,7 @@ def _factor_vae(ctx, p: FactorVAEParams):
 
 
 FACTOR_VAE = Metric(
+    provenance=(("FactorVAE score", "factor_vae", None),),
     name="factor_vae",
     description="FactorVAE score (Kim & Mnih 2018, arXiv:1802.05983): majority vote over the "
     "argmin of normalised variance on batches with one factor fixed",
@@ -230,6 +234,7 @@ def _beta_vae(ctx, p: BetaVAEParams):
 
 
 BETA_VAE = Metric(
+    provenance=(("BetaVAE score", "beta_vae", None),),
     name="beta_vae",
     description="BetaVAE score (Higgins et al. 2017): linear classifier accuracy on pairwise "
     "code differences of batches with one factor fixed",
