@@ -11,6 +11,9 @@ import re
 
 import pydantic
 
+# Final outcomes; a 'failed' (crashed) trial is retried on rerun. Here, not in
+# benchmark.tracking, so that Ray workers (benchmark.tune) do not import MLflow.
+DONE = ("finished", "diverged")
 _MAX = 500
 # A traceback's exception line: `module.Name: message` at column 0.
 _EXC_LINE = re.compile(r"^((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt))"

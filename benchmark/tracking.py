@@ -53,10 +53,10 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from benchmark.config import Sweep, Trial, TrialConfig
+from benchmark.failure import DONE
 from benchmark.metric_names import SETTINGS, to_mlflow
 
 TAG = "vaebench."
-DONE = ("finished", "diverged")  # final outcomes; a 'failed' (crashed) trial is retried on rerun
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch call
 LOCK_FILE = ".mlflow.lock"
 _OPEN_TRIES = 4

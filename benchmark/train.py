@@ -5,7 +5,8 @@ than the model (see `python -m benchmark.perf`). The optimiser is Adam (Kingma &
 arXiv:1412.6980) in its fused kernel where the device has one (else the multi-tensor one);
 options: bf16 autocast, gradient clipping, a cosine (with linear warm-up) or reduce-on-plateau
 learning-rate schedule (Loshchilov & Hutter 2016, arXiv:1608.03983), spectral normalisation of
-the decoder (Miyato et al. 2018, arXiv:1802.05957) and torch.compile.
+the decoder (Miyato et al. 2018, arXiv:1802.05957), channels_last memory format for the conv nets
+and torch.compile.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ def train(
     n, batch = x.shape[0], cfg.batch_size
     if cfg.spectral_norm_decoder:
         spectral_norm_decoder(model)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)  # 4-D weights only; Linear ones unchanged
+    channels_last = cfg.channels_last and x.dim() == 4
     optimizer = make_optimizer(model.parameters(), cfg.lr)
     scheduler = make_scheduler(optimizer, cfg)
     loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
@@ -168,6 +172,8 @@ def train(
         xb = x.index_select(0, idx)
         if batch_transform is not None:
             xb = batch_transform(xb)
+        if channels_last:  # the batch too: oneDNN then keeps every activation channels_last
+            xb = xb.contiguous(memory_format=torch.channels_last)
         lr = optimizer.param_groups[0]["lr"]
         with autocast:
             out = loss_fn(

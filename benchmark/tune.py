@@ -17,7 +17,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Must be set before Ray is imported (docs/design.md, pitfalls): no token auth for a local cluster,
 # no usage stats, no CSV/JSON/TensorBoard loggers that nobody reads.
@@ -31,12 +31,14 @@ from ray import tune  # noqa: E402
 
 from benchmark.config import Sweep, Trial, TrialConfig  # noqa: E402
 from benchmark.data import official  # noqa: E402
-from benchmark.failure import reason, reason_from_traceback  # noqa: E402
+from benchmark.failure import DONE, reason, reason_from_traceback  # noqa: E402
 from benchmark.progress import Progress  # noqa: E402
 from benchmark.readback import read_json  # noqa: E402
 from benchmark.storage import TrialState, join, resolve_root  # noqa: E402
-from benchmark.tracking import DONE, Tracker  # noqa: E402
 from benchmark.trial import run_trial  # noqa: E402
+
+if TYPE_CHECKING:  # MLflow is the driver's: workers importing this module skip its ~1 s import
+    from benchmark.tracking import Tracker
 
 
 def run_trial_safely(

@@ -184,3 +184,21 @@ def test_a_trial_running_alone_gets_every_core_and_trials_sharing_get_their_shar
     assert threads_per_trial(1, 3, cores=8) == 2  # 3 trials on 8 cores
     assert threads_per_trial(4, 2, cores=8) == 4
     assert threads_per_trial(1, 1, cores=None) == 1  # multi-node: its own CPUs only
+
+
+def test_channels_last_is_deterministic_and_close_to_nchw():
+    config = load_sweep("sweeps/smoke.yaml", overrides=["architecture=conv4"]).trials[0].config
+    x = load_trial_data(config).x_train[:256]
+    models = []
+    for on in (True, True, False):
+        torch.manual_seed(0)
+        model = build_model(config, load_trial_data(config))
+        torch.manual_seed(1)
+        train(model, x, _cfg(steps=8, channels_last=on), seed=0)
+        models.append(model)
+    conv = next(m for m in models[0].modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # the option is on
+    for (name, a), b, c in zip(models[0].state_dict().items(), models[1].state_dict().values(),
+                               models[2].state_dict().values(), strict=True):  # fmt: skip
+        assert torch.equal(a, b), name  # same seed, same option: bitwise the same weights
+        assert torch.allclose(a, c, atol=1e-3), name  # and NCHW's up to rounding

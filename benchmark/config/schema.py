@@ -163,6 +163,9 @@ class TrainConfig(_Strict):
     compile: pydantic.StrictBool = pydantic.Field(
         False, description="torch.compile the loss (pays only on long trials; see benchmark.perf)"
     )
+    channels_last: pydantic.StrictBool = pydantic.Field(
+        False, description="conv nets in channels_last memory format (not bitwise fp32's NCHW)"
+    )
 
     def problem(self) -> Problem | None:
         """(key, problem) when the schedule knobs contradict each other, or None."""
@@ -329,6 +332,7 @@ HASH_NEUTRAL_DEFAULTS: dict[str, Any] = {
     "train.lr_plateau_patience": 2,
     "train.spectral_norm_decoder": False,
     "train.compile": False,
+    "train.channels_last": False,
 }
 
 

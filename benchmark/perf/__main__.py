@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             row("train", name, "mflop_per_image", r["flops_per_image"] / 1e6, "MFLOP")
             row("train", name, "pct_fp32_peak", pct, "%")
 
+    print(f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
     # --- precision: bf16 against fp32, and the MLP headline -------------------------------
     md.write("\n## bf16 autocast (`train.precision: bf16`) against fp32, vae\n\n"
              "| architecture | fp32 img/s | bf16 img/s | speed-up | % bf16 peak |\n"
@@ -189,33 +190,42 @@ def main(argv: list[str] | None = None) -> int:
     print(line, flush=True)
     md.write(f"\n**{line}.**\n")
 
+    print(f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
     # --- evaluation cost ---------------------------------------------------------------
     from benchmark.perf.eval_cost import measure_eval
 
-    print("evaluation cost (conv4 VAE, 32x32):", flush=True)
+    sizes = "the registry's test sizes" if args.quick else "the default (paper) sizes"
+    print(f"evaluation cost (conv4 VAE, 32x32, {sizes}):", flush=True)
     md.write(
-        "\n## Evaluation cost (conv4 VAE, 32x32 dSprites-like)\n\n"
-        "| metric | N | seconds | s per 1,000 examples |\n|---|---|---|---|\n"
+        f"\n## Evaluation cost (conv4 VAE, 32x32 dSprites-like, {sizes})\n\n"
+        "Each metric's registry `compute` on a fresh context after the shared test pass; a "
+        "point is a test image, a code, a vote or an image pair (`benchmark/perf/eval_cost.py`)."
+        "\n\n| metric | points | seconds | s per 1,000 points | setting |\n|---|---|---|---|---|\n"
     )
     with contextlib.redirect_stdout(io.StringIO()):
         eval_rows, skipped = measure_eval(dev, quick=args.quick,
                                           feature_nets=Path(args.feature_nets))  # fmt: skip
     for e in eval_rows:
         per = "" if math.isnan(e["per_1000"]) else f"{e['per_1000']:.3f}"
-        print(f"  {e['metric']:<45} N={e['n']:<6} {e['seconds']:.2f} s  {per}", flush=True)
-        md.write(f"| {e['metric']} | {e['n']} | {e['seconds']:.2f} | {per or 'n/a'} |\n")
+        print(f"  {e['metric']:<32} N={e['n']:<6} {e['seconds']:7.2f} s  {per:>8} s/1k"
+              f"  ({e['setting']})", flush=True)  # fmt: skip
+        md.write(f"| {e['metric']} | {e['n']} | {e['seconds']:.2f} | {per or 'n/a'} | "
+                 f"{e['setting']} |\n")  # fmt: skip
         row("eval", e["metric"], "seconds", e["seconds"], "s")
+        if per:
+            row("eval", e["metric"], "seconds_per_1000", e["per_1000"], "s")
     for line in skipped:
         print(f"  {line}")
         md.write(f"\n{line}\n")
 
+    print(f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
     # --- Ray: per-trial overhead and parallel efficiency --------------------------------
     md.write("\n## Ray Tune per trial (real sweep of short smoke trials, MLflow in a scratch "
              "store)\n\n")  # fmt: skip
     if args.sweep_trials:
-        from benchmark.perf.sweep_overhead import measure_sweep
+        from benchmark.perf.sweep_overhead import measure_sweep, projected_efficiency
 
-        s = measure_sweep(n_trials=args.sweep_trials, steps=60)
+        s = measure_sweep(n_trials=args.sweep_trials, steps=400 if args.quick else 1500)
         items = [
             ("trials (finished)", f"{s['n']} ({s['finished']})"),
             ("slots (trials at once)", s["slots"]),
@@ -229,7 +239,23 @@ def main(argv: list[str] | None = None) -> int:
             ("overhead per trial: (wall x slots - sum own) / N (s)",
              f"{s['overhead_per_trial_seconds']:.1f}"),
             ("parallel efficiency: sum own / (wall x slots)", f"{s['parallel_efficiency']:.3f}"),
+            ("steady-state efficiency: from the first start to the last end",
+             f"{s['steady_efficiency']:.3f}"),
+            ("worker import of the trainable's module, fresh process (s)",
+             f"{s['worker_import_seconds']:.1f}"),
         ]  # fmt: skip
+        gap = s["gap_seconds_median"] if math.isfinite(s["gap_seconds_median"]) else 0.0
+        for sweep_name in ("beta_tradeoff", "variants"):
+            runs = REPO / "results" / sweep_name / "runs.csv"
+            try:
+                eff, n, own = projected_efficiency(runs, s["slots"], s["first_start_seconds"], gap)
+            except (OSError, KeyError, ValueError) as e:
+                items.append((f"projected efficiency, {sweep_name}", f"n/a ({e})"))
+                continue
+            items.append((f"projected efficiency of the committed {sweep_name} sweep ({n} trials, "
+                          f"{own / 60:.0f} trial-min; measured first start and gap)",
+                          f"{eff:.3f}"))  # fmt: skip
+            s[f"projected_efficiency_{sweep_name}"] = eff
         md.write("| quantity | value |\n|---|---|\n")
         for k, v in items:
             print(f"  {k}: {v}", flush=True)
@@ -239,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         md.write("skipped (--sweep-trials 0)\n")
 
+    print(f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
     total = time.perf_counter() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

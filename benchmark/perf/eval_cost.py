@@ -1,38 +1,64 @@
-"""What a trial's evaluation costs, per metric, on a conv4 VAE over 32×32 dSprites-like images.
+"""What a trial's evaluation costs, per registered metric, on a conv4 VAE over 32×32
+dSprites-like images.
 
-Timed the way `benchmark.evaluate` computes each metric (an untrained model costs what a trained
-one does): the one-pass MSE/KL/ELBO over the test split, importance-sampled NLL at k = 100 and
-1000, MIG on `mig_points` fresh images, FD/KID on 2,000 samples in the domain feature net (only
-when that net is cached: this harness never trains one), and, where another module provides it,
-`benchmark.perf.disentanglement.time_metrics()`. Costs are seconds per 1,000 test examples,
-except MIG and FD/KID (per call, at the stated N).
+Each metric is timed the way `benchmark.evaluate` computes it in a trial: its registry
+`compute(ctx, params)` on a fresh `EvalContext` (so that no cache shared with an earlier metric
+hides its cost), after the one test-split pass that every trial makes (MSE/KL/ELBO, the
+posterior means for active units). An untrained model costs what a trained one does. The
+sizes are the registry's defaults (the paper protocol), or with `quick` its `test_params` (the
+cheap test profiles); either way the cost is also given per 1,000 points, so it scales to the
+other size. A "point" is a test image (test pass, NLL, at the stated k), a factor-sampled
+image (MIG), a train or test code (DCI, SAP, modularity), a vote of 64 images (FactorVAE,
+BetaVAE scores, plus FactorVAE's variance points) or a generated-and-real image pair (FD/KID,
+PRDC; only when the domain feature net is cached: this harness never trains one).
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pydantic
 import torch
 
 from benchmark.config import EvalConfig, load_sweep
-from benchmark.evaluate import evaluate, image_quality
+from benchmark.evaluate import EvalContext
 from benchmark.feature_nets import FeatureNetError, load_or_train
-from benchmark.metrics import mig
+from benchmark.metrics import registry
 from benchmark.trial import build_model, load_trial_data
 
 Row = dict[str, Any]
 
+# Knob suffixes that count a metric's points (see the module docstring for what a point is).
+_COUNTS = ("_points", "_num_train", "_num_test", "_num_eval", "_num_variance_estimate")
+
+
+class _Spread(EvalContext):
+    """The context of a trained model's spread of codes: posterior means x 100."""
+
+    def representation(self):
+        rep = super().representation()
+        return lambda images: 100.0 * rep(images)
+
+
+def points(metric: registry.Metric, params: pydantic.BaseModel, cfg: Any) -> int:
+    """Number of points `metric` processes with `params` (0: not counted)."""
+    if metric.needs.feature_net:
+        return int(cfg.fid_samples)
+    return sum(
+        int(v) for k, v in params.model_dump().items() if k.endswith(_COUNTS) and v is not None
+    )
+
 
 def measure_eval(
-    device: torch.device, *, quick: bool, feature_nets: Path, fid_samples: int = 2000,
-    mig_points: int = 10_000,
-) -> tuple[list[Row], list[str]]:  # fmt: skip
-    """Rows (metric, N, seconds, seconds per 1,000 examples) and one-line skip notes."""
-    n_test = 2000
+    device: torch.device, *, quick: bool, feature_nets: Path, n_test: int = 2000
+) -> tuple[list[Row], list[str]]:
+    """Per metric: rows {metric, n, seconds, per_1000, setting}; and one-line skip notes.
+
+    `quick`: the registry's test sizes (and 500 FD/KID samples) instead of the defaults.
+    NLL is timed at k = 100 and k = 1000. Raises what loading the data or the model raises.
+    """
     config = load_sweep("sweeps/beta_tradeoff.yaml", overrides=[
         "grid.beta=[4]", "grid.seed=[0]", "dataset.n_train=2000", f"dataset.n_test={n_test}",
     ]).trials[0].config  # fmt: skip
@@ -41,50 +67,51 @@ def measure_eval(
     model = build_model(config, data).to(device).eval()
     rows: list[Row] = []
     skipped: list[str] = []
-
-    def add(metric: str, n: int, seconds: float, per: int | None = 1000) -> None:
-        rows.append({"metric": metric, "n": n, "seconds": seconds,
-                     "per_1000": seconds * 1000 / n if per else float("nan")})  # fmt: skip
-
-    cfg = EvalConfig(metrics=["mse", "kl", "elbo"])
-    t0 = time.perf_counter()
-    evaluate(model, data, cfg, device=device, seed=0)
-    add("mse+kl+elbo (+active units)", n_test, time.perf_counter() - t0)
-
-    with torch.no_grad():
-        for k, m in ((100, 20 if quick else 100), (1000, 4 if quick else 20)):
-            x = data.x_test[:m].to(device)
-            t0 = time.perf_counter()
-            model.log_likelihood(x, None, k=k)
-            add(f"nll k={k}", m, time.perf_counter() - t0)
-
-        imgs_n = mig_points
-        t0 = time.perf_counter()
-        imgs, factors = data.sample_factors(imgs_n, np.random.default_rng(0))
-        codes = torch.cat([model.encode(imgs[s : s + 1000].to(device)).mean.cpu()
-                           for s in range(0, imgs_n, 1000)])  # fmt: skip
-        mig(codes.numpy(), factors, n_bins=20)
-        add(f"mig ({imgs_n} points, incl. drawing them)", imgs_n, time.perf_counter() - t0, None)
-
     try:
-        net = load_or_train("dsprites", 32, feature_nets, train_if_missing=False,
-                            progress=lambda _: None)  # fmt: skip
+        net: Any = load_or_train("dsprites", 32, feature_nets, train_if_missing=False,
+                                 progress=lambda _: None)  # fmt: skip
     except FeatureNetError as e:
-        skipped.append(f"FD/KID: skipped ({str(e).splitlines()[0]})")
-    else:
-        n = min(fid_samples, n_test)
-        ev = EvalConfig(metrics=["fid"], fid_samples=n, kid_subset_size=min(1000, n))
-        t0 = time.perf_counter()
-        image_quality(model, data, ev, device, 0, net, "dsprites")
-        add(f"fd+kid ({n} samples, incl. sampling)", n, time.perf_counter() - t0, None)
+        net = str(e).splitlines()[0]
 
-    try:
-        extra = importlib.import_module("benchmark.perf.disentanglement")
-    except ImportError:
-        skipped.append("disentanglement metrics: skipped (benchmark.perf.disentanglement "
-                       "not present)")  # fmt: skip
-    else:
-        for name, seconds in dict(extra.time_metrics()).items():
-            rows.append({"metric": name, "n": mig_points, "seconds": float(seconds),
-                         "per_1000": float("nan")})  # fmt: skip
+    def context(cfg: Any) -> EvalContext:
+        return _Spread(model, data, cfg, device=device, seed=0, feature_net=net,
+                           dataset_name="dsprites")  # fmt: skip
+
+    base = EvalConfig(metrics=[], fid_samples=500 if quick else 2000)
+    with torch.no_grad():
+        shared = context(base)
+        t0 = time.perf_counter()
+        shared.run_test_pass()
+        seconds = time.perf_counter() - t0
+    rows.append({"metric": "test pass: mse+kl+elbo (+means)", "n": n_test, "seconds": seconds,
+                 "per_1000": 1000 * seconds / n_test, "setting": "one pass"})  # fmt: skip
+    runs: list[tuple[str, registry.Metric, dict[str, Any]]] = []
+    for m in registry.metrics():
+        if m.always and m.name != "active_units":
+            continue  # in the test pass above
+        sizes = dict(m.test_params) if quick else {}
+        if m.name == "nll":
+            for k in (100, 1000):
+                n = (20 if k == 100 else 4) if quick else (500 if k == 100 else 50)
+                runs.append((f"nll k={k}", m, {"nll_k": k, "nll_points": n}))
+            continue
+        runs.append((m.name, m, sizes))
+    for label, m, sizes in runs:
+        cfg = base.model_copy(update={**sizes, "metrics": [m.name]})
+        params = m.params_of(cfg)
+        ctx = context(cfg)
+        ctx.test_pass, ctx.means = shared.test_pass, shared.means  # made once per trial
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            try:
+                m.compute(ctx, params)
+            except Exception as e:  # noqa: BLE001 - a metric that cannot run is noted, not fatal
+                skipped.append(f"{label}: skipped ({str(e).strip().splitlines()[0]})")
+                continue
+            seconds = time.perf_counter() - t0
+        n = points(m, params, cfg)
+        setting = ", ".join(f"{k}={v}" for k, v in params.model_dump().items() if v is not None)
+        rows.append({"metric": label, "n": n, "seconds": seconds,
+                     "per_1000": 1000 * seconds / n if n else float("nan"),
+                     "setting": setting or "-"})  # fmt: skip
     return rows, skipped

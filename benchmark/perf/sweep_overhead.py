@@ -4,13 +4,23 @@ MLflow in a scratch store), timed from the trials' own records.
 - a trial's own time runs from `run_trial`'s start (`attempts.jsonl`) to its `result.json`;
 - overhead per trial = (wall × slots − Σ own) / N: the core-seconds no trial used, per trial;
 - gap = a trial's start − the latest end of another trial before it (consecutive trials);
-- parallel efficiency = Σ own / (wall × slots); first start = from the call to the first start.
+- parallel efficiency = Σ own / (wall × slots); first start = from the call to the first start;
+  steady-state efficiency: the same from the first start to the last end (Ray's start-up and the
+  workers' first imports are a once-per-sweep cost, reported on their own);
+- worker import: seconds to import the trainable's module (`benchmark.tune`) in a fresh process,
+  the part of the first start a worker spends before it can run a trial;
+- projected efficiency of a committed sweep: its trials' own times (runs.csv: data + train +
+  eval seconds) list-scheduled in grid order on the slots, the first starting after the
+  measured first-start latency and each next one a measured median gap after a slot frees.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,6 +77,7 @@ def measure_sweep(
         if (ends := [u["end"] for u in trials if u["end"] <= t["start"]])
     ]
     own = [t["end"] - t["start"] for t in trials]
+    busy = max(t["end"] for t in trials) - trials[0]["start"]
     return {
         "n": n_trials,
         "finished": sum(s == "finished" for s in statuses.values()),
@@ -79,9 +90,38 @@ def measure_sweep(
         "gap_seconds_max": max(gaps) if gaps else float("nan"),
         "overhead_per_trial_seconds": (wall * slots - sum(own)) / n_trials,
         "parallel_efficiency": sum(own) / (wall * slots),
+        "steady_efficiency": sum(own) / (busy * slots),
+        "worker_import_seconds": worker_import_seconds(),
         "worker_processes": len({t["pid"] for t in trials}),
         "data_seconds_mean": statistics.mean(t["data_seconds"] for t in trials),
     }
+
+
+def worker_import_seconds() -> float:
+    """Seconds a fresh Python process takes to import `benchmark.tune` (what a Ray worker
+    imports to unpickle the trainable), timed inside that process."""
+    code = ("import time; t = time.perf_counter(); import benchmark.tune; "
+            "print(time.perf_counter() - t)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def projected_efficiency(
+    runs_csv: str | Path, slots: int, first_start: float, gap: float
+) -> tuple[float, int, float]:
+    """(efficiency, trials, Σ own seconds) of the committed sweep whose `runs.csv` is given,
+    scheduled as Tune does (grid order, next trial on the first free slot) with the measured
+    `first_start` latency and `gap` between a trial's end and the next start on its slot.
+    Raises OSError/KeyError for a missing file or column."""
+    with open(runs_csv, newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["index"]))
+    own = [sum(float(r[k] or 0) for k in ("data_seconds", "train_seconds", "eval_seconds"))
+           for r in rows]  # fmt: skip
+    free = [first_start] * slots
+    for k, seconds in enumerate(own):
+        i = min(range(slots), key=free.__getitem__)
+        free[i] += seconds + (gap if k >= slots else 0.0)
+    return sum(own) / (max(free) * slots), len(own), sum(own)
 
 
 if __name__ == "__main__":
