@@ -23,9 +23,16 @@ from typing import Any
 import torch
 
 import variants
+from benchmark.config import TrainConfig
 from benchmark.manifest import git_commit, machine
 from benchmark.paths import FEATURE_NETS, RESULTS
-from benchmark.perf.train_throughput import build, matmul_peak, measure_pair
+from benchmark.perf.train_throughput import (
+    build,
+    matmul_peak,
+    measure_compile,
+    measure_option,
+    measure_pair,
+)
 from variants.architectures import ARCHITECTURES
 
 
@@ -174,6 +181,52 @@ def main(argv: list[str] | None = None) -> int:
                  f"{pct:.0f}% |\n")  # fmt: skip
         row("bf16", f"vae/{arch}", "speedup_vs_fp32", speed)
         row("bf16", f"vae/{arch}", "pct_bf16_peak", pct, "%")
+
+    # --- channels_last and torch.compile: options that pay only in some places ---------
+    print("train.channels_last vs NCHW (vae, ours, fp32):", flush=True)
+    md.write("\n## `train.channels_last` against the default NCHW (vae, fp32)\n\n"
+             "Off by default: not bitwise NCHW's numerics (deterministic for a seed: "
+             "tests/test_train_options.py).\n\n| architecture | NCHW img/s | channels_last img/s "
+             "| speed-up |\n|---|---|---|---|\n")  # fmt: skip
+    for arch in ("conv4", "resnet"):
+        model = build("vae", arch, shape, 10, classes)
+        if isinstance(model, str):
+            continue
+        c = measure_option(model.to(dev), x, steps=args.steps, repeats=args.repeats,
+                           batch=batch, channels_last=True)  # fmt: skip
+        print(f"  {arch:<8} NCHW {c['default']:.0f} img/s, channels_last {c['option']:.0f} img/s "
+              f"(x{c['speedup']:.2f})", flush=True)  # fmt: skip
+        md.write(f"| {arch} | {c['default']:.0f} | {c['option']:.0f} | {c['speedup']:.2f} |\n")
+        row("channels_last", f"vae/{arch}", "speedup_vs_nchw", c["speedup"])
+    trial_steps = TrainConfig().steps
+    md.write(f"\n## `train.compile` (vae, fp32): does it pay over a trial of {trial_steps} steps?"
+             "\n\n| architecture | compile (s) | eager ms/step | compiled ms/step | break-even "
+             "steps | pays? |\n|---|---|---|---|---|---|\n")  # fmt: skip
+    print(f"train.compile (vae, fp32; a trial is {trial_steps} steps):", flush=True)
+    # conv4 is the β sweep's network; --quick times only it (a compile takes ~20 s).
+    for arch in ("conv4",) if args.quick else ("conv4", "mlp2"):
+        model = build("vae", arch, shape, 10, classes)
+        if isinstance(model, str):
+            continue
+        try:
+            c = measure_compile(model.to(dev), x, steps=max(args.steps, 20),
+                                repeats=args.repeats, batch=batch)  # fmt: skip
+        except Exception as e:  # noqa: BLE001 - no compiler, unsupported op: say so, go on
+            line = f"{arch}: torch.compile unavailable ({str(e).strip().splitlines()[0]})"
+            print(f"  {line}", flush=True)
+            md.write(f"\n{line}\n")
+            continue
+        pays = c["break_even_steps"] < trial_steps
+        print(f"  {arch:<8} compile {c['compile_seconds']:.1f} s, eager "
+              f"{1e3 * c['eager_step_seconds']:.2f} ms/step, compiled "
+              f"{1e3 * c['compiled_step_seconds']:.2f} ms/step, break-even "
+              f"{c['break_even_steps']:.0f} steps: {'pays' if pays else 'does not pay'}",
+              flush=True)  # fmt: skip
+        md.write(f"| {arch} | {c['compile_seconds']:.1f} | {1e3 * c['eager_step_seconds']:.2f} | "
+                 f"{1e3 * c['compiled_step_seconds']:.2f} | {c['break_even_steps']:.0f} | "
+                 f"{'yes' if pays else 'no'} |\n")  # fmt: skip
+        for k, v in c.items():
+            row("compile", f"vae/{arch}", k, v)
 
     cls = variants.get("vae")
     torch.manual_seed(0)

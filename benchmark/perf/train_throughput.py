@@ -115,3 +115,60 @@ def measure_pair(
         "ratio": statistics.median(a / b for a, b in zip(ours, bare, strict=True)),
         "flops_per_image": flops_per_image(model, x[:batch], None if y is None else y[:batch]),
     }
+
+
+def measure_option(
+    model: Variant, x: torch.Tensor, *, steps: int, repeats: int, batch: int, **option: Any
+) -> dict[str, float]:
+    """Speed-up of `benchmark.train.train` with the TrainConfig `option` (e.g.
+    channels_last=True) over the default config on copies of `model`: the median of the
+    per-round ratios of interleaved runs, and both medians in images/s."""
+    dev = x.device
+    base = TrainConfig(steps=steps, batch_size=batch, log_every=max(1, steps // 2))
+    on = base.model_copy(update=option)
+    for cfg in (base, on):  # warm-up: kernel selection, first-touch of the weights
+        train(copy.deepcopy(model), x, cfg.model_copy(update={"steps": 3}), seed=0)
+    plain, with_option = [], []
+    for r in range(repeats):
+        for cfg, out in ((base, plain), (on, with_option)):
+            m = copy.deepcopy(model)
+            out.append(steps * batch / _timed(lambda m=m, c=cfg, r=r: train(m, x, c, seed=r), dev))
+    return {
+        "default": statistics.median(plain),
+        "option": statistics.median(with_option),
+        "speedup": statistics.median(a / b for a, b in zip(with_option, plain, strict=True)),
+    }
+
+
+def measure_compile(
+    model: Variant, x: torch.Tensor, *, steps: int, repeats: int, batch: int
+) -> dict[str, float]:
+    """What `train.compile` costs and gains: `compile_seconds` (the first 3 compiled steps less
+    3 eager ones, after `torch._dynamo.reset()`), eager and compiled seconds per step (medians
+    of the second of two `steps`-step log windows, so without compile time) and
+    `break_even_steps` (compile time ÷ per-step gain; inf when compiled steps are not faster).
+    """
+    import torch._dynamo
+
+    dev = x.device
+    # Two log windows per run: the second one's rate excludes compiling (and recompiling).
+    eager = TrainConfig(steps=2 * steps, batch_size=batch, log_every=steps)
+    compiled = eager.model_copy(update={"compile": True})
+    first = eager.model_copy(update={"steps": 3, "log_every": 3})
+    torch._dynamo.reset()  # a cold start, as in a fresh trial process
+    t_first = _timed(lambda: train(copy.deepcopy(model), x, first.model_copy(
+        update={"compile": True}), seed=0), dev)  # fmt: skip
+    t_eager_first = _timed(lambda: train(copy.deepcopy(model), x, first, seed=0), dev)
+    per_step: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for r in range(repeats):
+        for name, cfg in (("eager", eager), ("compiled", compiled)):
+            fit = train(copy.deepcopy(model), x, cfg, seed=r)
+            per_step[name].append(batch / fit.history[-1]["images_per_second"])
+    e, c = statistics.median(per_step["eager"]), statistics.median(per_step["compiled"])
+    compile_seconds = max(0.0, t_first - t_eager_first)
+    return {
+        "compile_seconds": compile_seconds,
+        "eager_step_seconds": e,
+        "compiled_step_seconds": c,
+        "break_even_steps": compile_seconds / (e - c) if e > c else float("inf"),
+    }
