@@ -7,7 +7,7 @@ For every trial of the profile the model is built (random weights, no data neede
   - one training step (loss forward and backward) at the sweep's batch size, times `steps`;
   - importance-sampled NLL (`nll` metric): log p(x) of one image with k = 16, scaled linearly
     to `nll_k` samples and `nll_points` images;
-  - Inception-FID (`fid` on MNIST, CIFAR-10, CelebA): one Inception-v3 forward pass at 299x299,
+  - Inception-FID (`fd` on MNIST, CIFAR-10, CelebA): one Inception-v3 forward pass at 299x299,
     times `2 * fid_samples` (generated and real images).
 Encoding and sampling the test split (MSE, KL, MIG, active units, the domain FD's small feature
 net) are below 1% of these and left out. Optimiser updates are not counted either.
@@ -19,22 +19,30 @@ fraction is an assumption, not a measurement: the printed numbers are ESTIMATES.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 import variants
 from benchmark.config import TrialConfig, load_sweep
 from benchmark.data import SPECS
 
-PAPER = [
-    "sweeps/beta_tradeoff.yaml:paper",
-    "sweeps/variants.yaml:paper",
-    "sweeps/architecture.yaml:paper",
-    "sweeps/architecture.yaml:paper_cifar10",
-    "sweeps/architecture.yaml:paper_celeba",
-    "sweeps/latent_dim.yaml:paper",
-]
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+
+
+def paper_profiles(folder: Path = SWEEPS) -> list[str]:
+    """`SWEEP:PROFILE` of every profile named paper* in every sweep file of `folder`: each
+    sweep's paper-scale run(s) get a row, including sweeps added later."""
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        profiles = (yaml.safe_load(path.read_text()) or {}).get("profiles") or {}
+        rel = path.relative_to(folder.parent)
+        out += [f"{rel}:{name}" for name in profiles if name.startswith("paper")]
+    return out
+
+
 INCEPTION_DATASETS = ("mnist", "cifar10", "celeba")  # fid = Inception-FID there (see fid.py)
 
 
@@ -90,7 +98,8 @@ def trial_flops(config: TrialConfig, inception: int) -> dict[str, float]:
             out["nll"] = float(one) / k * ev.nll_k * ev.nll_points
         except NotImplementedError:  # VQ-VAE: no importance-sampled NLL
             pass
-    if "fid" in ev.metrics and config.dataset.name in INCEPTION_DATASETS:
+    # The paper profiles score FD in Inception-v3 on these datasets ('fid' is fd's old name).
+    if {"fd", "fid"} & set(ev.metrics) and config.dataset.name in INCEPTION_DATASETS:
         out["fid"] = float(inception) * 2 * ev.fid_samples
     return out
 
@@ -116,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("profiles", nargs="*", default=PAPER, metavar="SWEEP:PROFILE")
+    p.add_argument("profiles", nargs="*", default=None, metavar="SWEEP:PROFILE",
+                   help="default: every paper* profile of every sweep in sweeps/")  # fmt: skip
     p.add_argument(
         "--peak-tflops",
         type=float,
@@ -137,9 +147,12 @@ def main(argv: list[str] | None = None) -> None:
         f"ESTIMATE: GPU-hours at {args.fraction:.0%} of {args.peak_tflops} TFLOP/s "
         f"(Inception-v3 at 299x299: {inception / 1e9:.2f} GFLOP per image)"
     )
-    print("| profile | trials | GPU per trial | train PFLOP | NLL PFLOP | FID PFLOP | GPU-hours |")
+    print(
+        "| profile | trials | GPU per trial | train PFLOP | NLL PFLOP | FID PFLOP | "
+        "GPU-hours (ESTIMATE) |"
+    )
     print("|---|---|---|---|---|---|---|")
-    for item in args.profiles:
+    for item in args.profiles or paper_profiles():
         sweep_file, _, profile = item.partition(":")
         e = estimate(sweep_file, profile or "paper", inception)
         flops = e["train"] + e["nll"] + e["fid"]
