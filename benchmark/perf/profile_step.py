@@ -9,8 +9,8 @@ fused Adam, 1 thread). Printed:
   optimiser, and everything else (elementwise ops, the loss, autograd bookkeeping);
 - every GEMM the step runs (forward `x W^T + b`, backward `dY W` and `dY^T X` for each Linear;
   no input gradient for the first layer), timed alone at its shape, against the 1024×1024
-  matmul peak measured the same way in the same run: the ceiling the step could reach if nothing but its
-  GEMMs took time.
+  matmul peak measured the same way in the same run: the ceiling the step could reach if
+  nothing but its GEMMs took time.
 """
 
 from __future__ import annotations
