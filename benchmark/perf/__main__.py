@@ -32,6 +32,7 @@ from benchmark.perf.train_throughput import (
     measure_compile,
     measure_option,
     measure_pair,
+    use_cpu_clock,
 )
 from variants.architectures import ARCHITECTURES
 
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 = what each trial of a local sweep gets)")  # fmt: skip
     p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="CPU timings by the process's CPU time (default: robust to other load "
+                   "on a shared machine, with 1 thread) or by the wall clock")  # fmt: skip
     p.add_argument("--sweep-trials", type=int, default=None,
                    help="trials of the Ray overhead sweep (default: 4 with --quick, else 8; "
                    "0: skip it)")  # fmt: skip
@@ -83,12 +87,14 @@ def _data(device: torch.device, n: int) -> tuple[torch.Tensor, torch.Tensor, int
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    use_cpu_clock(args.clock == "cpu" and args.threads == 1)
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     t_start = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     head = {"machine": machine(), "torch": torch.__version__, "commit": git_commit(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "device": str(dev),
             "threads": str(torch.get_num_threads()),
+            "clock": "process CPU time" if args.clock == "cpu" and args.threads == 1 else "wall",
             "load_average_1min": f"{load:.1f}"}  # fmt: skip
     print(" | ".join(f"{k}: {v}" for k, v in head.items()), flush=True)
     csv_rows: list[dict[str, Any]] = []

@@ -49,12 +49,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+# The clock of CPU timings: wall time, or this process's CPU time (`use_cpu_clock`). With one
+# torch thread the CPU time is the work done, without the time the scheduler gave to other
+# processes: on a shared machine it is what a quiet machine's wall time would be.
+_clock: Callable[[], float] = time.perf_counter
+
+
+def use_cpu_clock(on: bool) -> None:
+    """Time CPU runs by the process's CPU time (True) or by the wall clock (False)."""
+    global _clock
+    _clock = time.process_time if on else time.perf_counter
+
+
 def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    clock = _clock if device.type == "cpu" else time.perf_counter
     _sync(device)
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
     _sync(device)
-    return time.perf_counter() - t0
+    return clock() - t0
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 1024, seconds: float = 1.0
