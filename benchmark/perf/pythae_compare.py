@@ -8,9 +8,8 @@ other requirements are already ours). Both loops train copies of one set of weig
 `vae` variant's mlp2 encoder and decoder, latent 10, batch 128, Adam at lr 1e-3, on 28×28
 binary images, fp32, 1 torch thread (timed by the process's CPU time). pythae runs as shipped
 (DataLoader over its `BaseDataset`, its Adam; only its tqdm bar is removed); one timed unit is
-one epoch of its
-`train_step` against the same number of steps of `benchmark.train.train`. Repeats are
-interleaved; medians are reported.
+one epoch of its `train_step` against the same number of steps of `benchmark.train.train`.
+Repeats are interleaved; medians are reported.
 """
 
 from __future__ import annotations
