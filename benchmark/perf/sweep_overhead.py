@@ -7,6 +7,8 @@ MLflow in a scratch store), timed from the trials' own records.
 - parallel efficiency = Σ own / (wall × slots); first start = from the call to the first start;
   steady-state efficiency: the same from the first start to the last end (Ray's start-up and the
   workers' first imports are a once-per-sweep cost, reported on their own);
+- Tune's floor (`benchmark.perf.tune_floor`): first start and gap of trivial trials that
+  import nothing, on the same Ray: what Ray and Tune cost without any of our code;
 - worker import: seconds to import the trainable's module (`benchmark.tune`) in a fresh process,
   the part of the first start a worker spends before it can run a trial;
 - projected efficiency of a committed sweep: its trials' own times (runs.csv: data + train +
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import statistics
 import subprocess
 import sys
@@ -49,6 +52,10 @@ def measure_sweep(
         tracker.start_sweep(sweep, manifest())
         t_init = time.time()
         init_ray(None, num_cpus)
+        from benchmark.perf.tune_floor import tune_floor
+
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+        floor = tune_floor(n_trials)
         t0 = time.time()
         statuses = run_sweep_with_ray(
             sweep, tracker, storage_path=root / "ray", experiment_name="perf", device="cpu",
@@ -92,6 +99,8 @@ def measure_sweep(
         "parallel_efficiency": sum(own) / (wall * slots),
         "steady_efficiency": sum(own) / (busy * slots),
         "worker_import_seconds": worker_import_seconds(),
+        "floor_first_start_seconds": floor["first_start_seconds"],
+        "floor_gap_seconds_median": floor["gap_seconds_median"],
         "worker_processes": len({t["pid"] for t in trials}),
         "data_seconds_mean": statistics.mean(t["data_seconds"] for t in trials),
     }
