@@ -157,8 +157,9 @@ def measure_compile(
     model: Variant, x: torch.Tensor, *, steps: int, repeats: int, batch: int
 ) -> dict[str, float]:
     """What `train.compile` costs and gains: `compile_seconds` (the first 3 compiled steps less
-    3 eager ones, after `torch._dynamo.reset()`), eager and compiled seconds per step (medians
-    of the second of two `steps`-step log windows, so without compile time) and
+    3 eager ones, after `torch._dynamo.reset()` and without inductor's on-disk caches), eager
+    and compiled seconds per step (medians of the second of two `steps`-step log windows, so
+    without compile time) and
     `break_even_steps` (compile time ÷ per-step gain; inf when compiled steps are not faster).
     """
     import torch._dynamo
@@ -168,9 +169,12 @@ def measure_compile(
     eager = TrainConfig(steps=2 * steps, batch_size=batch, log_every=steps)
     compiled = eager.model_copy(update={"compile": True})
     first = eager.model_copy(update={"steps": 3, "log_every": 3})
-    torch._dynamo.reset()  # a cold start, as in a fresh trial process
-    t_first = _timed(lambda: train(copy.deepcopy(model), x, first.model_copy(
-        update={"compile": True}), seed=0), dev)  # fmt: skip
+    import torch._inductor.config as inductor
+
+    torch._dynamo.reset()  # a cold start, as in a fresh trial process on a fresh machine:
+    with inductor.patch(force_disable_caches=True):  # no on-disk kernels from an earlier run
+        t_first = _timed(lambda: train(copy.deepcopy(model), x, first.model_copy(
+            update={"compile": True}), seed=0), dev)  # fmt: skip
     t_eager_first = _timed(lambda: train(copy.deepcopy(model), x, first, seed=0), dev)
     per_step: dict[str, list[float]] = {"eager": [], "compiled": []}
     for r in range(repeats):
