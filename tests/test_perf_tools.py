@@ -1,0 +1,49 @@
+"""The perf harness's bookkeeping: the sweep-efficiency projection, the GPU-estimate rows and
+the points a metric's cost is divided by (the timings themselves are benchmarks, not tests)."""
+
+import csv
+
+import pytest
+import yaml
+
+from benchmark.config import EvalConfig
+from benchmark.metrics import registry
+from benchmark.perf.eval_cost import points
+from benchmark.perf.gpu_hours import SWEEPS, paper_profiles
+from benchmark.perf.sweep_overhead import projected_efficiency
+
+
+def _runs(path, seconds):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, ["index", "data_seconds", "train_seconds", "eval_seconds"])
+        w.writeheader()
+        for i, s in enumerate(seconds):
+            w.writerow({"index": i, "data_seconds": 0, "train_seconds": s, "eval_seconds": ""})
+    return path
+
+
+def test_projection_schedules_trials_on_the_first_free_slot(tmp_path):
+    runs = _runs(tmp_path / "runs.csv", [10, 10, 10, 10])
+    eff, n, own = projected_efficiency(runs, slots=2, first_start=1.0, gap=0.5)
+    # two rounds per slot: 1 + 10 + 0.5 + 10 = 21.5 s of wall for 40 trial-seconds on 2 slots
+    assert (n, own) == (4, 40.0) and eff == pytest.approx(40 / (2 * 21.5))
+    odd = _runs(tmp_path / "odd.csv", [10, 10, 10])  # the last round leaves a slot idle
+    assert projected_efficiency(odd, 2, 0.0, 0.0)[0] == pytest.approx(30 / 40)
+
+
+def test_every_paper_profile_of_every_sweep_gets_an_estimate_row():
+    rows = paper_profiles()
+    for path in sorted(SWEEPS.glob("*.yaml")):
+        profiles = (yaml.safe_load(path.read_text()) or {}).get("profiles") or {}
+        for name in profiles:
+            assert (f"sweeps/{path.name}:{name}" in rows) == name.startswith("paper")
+    assert "sweeps/likelihood.yaml:paper" in rows
+
+
+def test_a_metrics_points_are_its_sizes_at_the_test_settings():
+    dci = registry.get("dci")
+    cfg = EvalConfig(metrics=["dci"], **dci.test_params)
+    assert points(dci, dci.params_of(cfg), cfg) == sum(dci.test_params.values())
+    fd = registry.get("fd")
+    cfg = EvalConfig(metrics=["fd"], fid_samples=300)
+    assert points(fd, fd.params_of(cfg), cfg) == 300
