@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import csv
 import io
+import logging
 import math
 import os
 import sys
@@ -250,6 +251,23 @@ def main(argv: list[str] | None = None) -> int:
     md.write(f"\n**{line}.**\n")
 
     print(f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
+    try:
+        import pythae  # noqa: F401 - not a project dependency: a row only where installed
+    except ImportError:
+        line = "vaebench / pythae: skipped (pythae not installed; see pythae_compare.py)"
+    else:
+        from benchmark.perf.pythae_compare import compare
+
+        logging.getLogger("pythae").setLevel(logging.WARNING)
+        with contextlib.redirect_stdout(io.StringIO()):
+            pc = compare(repeats=args.repeats, steps=max(args.steps, 30), threads=args.threads)
+        line = (f"vaebench / pythae BaseTrainer on the same mlp2 VAE (fp32, {args.threads} "
+                f"thread(s)): {pc['ratio']:.2f} ({pc['vaebench']:.0f} vs {pc['pythae']:.0f} "
+                "img/s)")  # fmt: skip
+        row("headline", "vaebench/pythae mlp2", "ratio", pc["ratio"])
+    print(line, flush=True)
+    md.write(f"\n**{line}.**\n")
+
     # --- evaluation cost ---------------------------------------------------------------
     from benchmark.perf.eval_cost import measure_eval
 

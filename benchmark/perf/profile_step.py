@@ -3,7 +3,8 @@
     python -m benchmark.perf.profile_step [--batch 128] [--steps 50]
 
 The model is the harness's headline (`vae`, mlp2, latent 10, 28×28 binary images, batch 128,
-fused Adam, 1 thread). Printed:
+fused Adam, 1 thread); times are the process's CPU time, so other load on the machine does not
+count. Printed:
 
 - the step's self-CPU time by op (`torch.profiler`), grouped as matmul (`mm`, `addmm`), the
   optimiser, and everything else (elementwise ops, the loss, autograd bookkeeping);
@@ -42,15 +43,15 @@ def gemm_shapes(model: torch.nn.Module, batch: int) -> list[tuple[str, int, int,
 
 
 def time_gemm(m: int, k: int, n: int, seconds: float = 0.2) -> float:
-    """Seconds of one (m×k)@(k×n) fp32 product, best of repeated bursts."""
+    """CPU seconds of one (m×k)@(k×n) fp32 product, best of repeated bursts of 10."""
     a, b = torch.randn(m, k), torch.randn(k, n)
     a @ b
     best, end = float("inf"), time.perf_counter() + seconds
     while time.perf_counter() < end:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(10):
             a @ b
-        best = min(best, (time.perf_counter() - t0) / 10)
+        best = min(best, (time.process_time() - t0) / 10)
     return best
 
 
@@ -75,16 +76,21 @@ def main(argv: list[str] | None = None) -> None:
 
     for i in range(10):
         step(i)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # 1 thread: the work done, whatever else the machine runs
     for i in range(args.steps):
         step(i)
-    per_step = (time.perf_counter() - t0) / args.steps
+    per_step = (time.process_time() - t0) / args.steps
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for i in range(args.steps):
             step(i)
     groups: dict[str, float] = defaultdict(float)
+    others, calls = [], 0
     for e in prof.key_averages():
         groups[GROUPS.get(e.key, "other")] += e.self_cpu_time_total
+        if e.key.startswith("aten::"):
+            calls += e.count
+        if GROUPS.get(e.key, "other") == "other":
+            others.append((e.self_cpu_time_total, e.key))
     total = sum(groups.values())
     # The peak the same way as the GEMMs (best of short bursts): on a shared machine the best
     # burst is the one least disturbed, for both alike.
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
           f"(1024^3) {peak:.1f} GFLOP/s")  # fmt: skip
     for g in ("matmul", "optimiser", "other"):
         print(f"  {g:<10} {100 * groups[g] / total:5.1f}% of the step's self-CPU time")
+    print(f"  {calls / args.steps:.0f} aten op calls per step; the largest 'other' ones:")
+    for t, key in sorted(others, reverse=True)[:8]:
+        print(f"    {key:<40} {100 * t / total:5.1f}%")
     flops = seconds = 0.0
     print("GEMMs alone at their shapes (M x K x N):")
     for label, m, k, n in gemm_shapes(model, args.batch):
