@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         gap = s["gap_seconds_median"] if math.isfinite(s["gap_seconds_median"]) else 0.0
         for sweep_name in ("beta_tradeoff", "variants"):
-            runs = REPO / "results" / sweep_name / "runs.csv"
+            runs = RESULTS / sweep_name / "runs.csv"
             try:
                 eff, n, own = projected_efficiency(runs, s["slots"], s["first_start_seconds"], gap)
             except (OSError, KeyError, ValueError) as e:

@@ -28,8 +28,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import variants
 from benchmark.config import TrialConfig, load_sweep
 from benchmark.data import SPECS
+from benchmark.paths import REPO
 
-SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+SWEEPS = REPO / "sweeps"
 
 
 def paper_profiles(folder: Path = SWEEPS) -> list[str]:
