@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark.perf.pythae_compare import compare
 
         logging.getLogger("pythae").setLevel(logging.WARNING)
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             pc = compare(repeats=args.repeats, steps=max(args.steps, 30), threads=args.threads)
         line = (f"vaebench / pythae BaseTrainer on the same mlp2 VAE (fp32, {args.threads} "
                 f"thread(s)): {pc['ratio']:.2f} ({pc['vaebench']:.0f} vs {pc['pythae']:.0f} "

@@ -35,6 +35,10 @@ def _pythae_trainer(model: variants.base.Variant, x: torch.Tensor, batch: int, o
     from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.trainers import BaseTrainer, BaseTrainerConfig
 
+    for name in list(logging.root.manager.loggerDict):  # its INFO banners on every new trainer
+        if name.startswith("pythae"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
     class Encoder(BaseEncoder):
         def __init__(self, net: torch.nn.Module) -> None:
             super().__init__()

@@ -157,30 +157,35 @@ def measure_compile(
     model: Variant, x: torch.Tensor, *, steps: int, repeats: int, batch: int
 ) -> dict[str, float]:
     """What `train.compile` costs and gains: `compile_seconds` (the first 3 compiled steps less
-    3 eager ones, after `torch._dynamo.reset()` and without inductor's on-disk caches), eager
-    and compiled seconds per step (medians of the second of two `steps`-step log windows, so
-    without compile time) and
-    `break_even_steps` (compile time ÷ per-step gain; inf when compiled steps are not faster).
+    3 eager ones, wall clock, after `torch._dynamo.reset()` and without inductor's on-disk
+    caches), eager and compiled seconds per step (medians of `steps`-step runs on the already
+    compiled model, timed like the other rows) and `break_even_steps` (compile time ÷ per-step
+    gain; inf when compiled steps are not faster).
     """
     import torch._dynamo
-
-    dev = x.device
-    # Two log windows per run: the second one's rate excludes compiling (and recompiling).
-    eager = TrainConfig(steps=2 * steps, batch_size=batch, log_every=steps)
-    compiled = eager.model_copy(update={"compile": True})
-    first = eager.model_copy(update={"steps": 3, "log_every": 3})
     import torch._inductor.config as inductor
 
+    dev = x.device
+    eager = TrainConfig(steps=steps, batch_size=batch, log_every=steps)
+    compiled = eager.model_copy(update={"compile": True})
+    first = eager.model_copy(update={"steps": 3, "log_every": 3})
+    m_eager, m_compiled = copy.deepcopy(model), copy.deepcopy(model)
     torch._dynamo.reset()  # a cold start, as in a fresh trial process on a fresh machine:
+    # Wall clock: inductor compiles C++ in subprocesses, which this process's CPU time misses.
+    t0 = time.perf_counter()
     with inductor.patch(force_disable_caches=True):  # no on-disk kernels from an earlier run
-        t_first = _timed(lambda: train(copy.deepcopy(model), x, first.model_copy(
-            update={"compile": True}), seed=0), dev)  # fmt: skip
-    t_eager_first = _timed(lambda: train(copy.deepcopy(model), x, first, seed=0), dev)
+        train(m_compiled, x, first.model_copy(update={"compile": True}), seed=0)
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    train(m_eager, x, first, seed=0)
+    t_eager_first = time.perf_counter() - t0
+    # The same model objects again: dynamo's in-process cache holds the compiled step, so these
+    # runs time steps only (a trial compiles once and then runs all its steps).
     per_step: dict[str, list[float]] = {"eager": [], "compiled": []}
     for r in range(repeats):
-        for name, cfg in (("eager", eager), ("compiled", compiled)):
-            fit = train(copy.deepcopy(model), x, cfg, seed=r)
-            per_step[name].append(batch / fit.history[-1]["images_per_second"])
+        for name, m, cfg in (("eager", m_eager, eager), ("compiled", m_compiled, compiled)):
+            per_step[name].append(_timed(lambda m=m, c=cfg, r=r: train(m, x, c, seed=r), dev)
+                                  / steps)  # fmt: skip
     e, c = statistics.median(per_step["eager"]), statistics.median(per_step["compiled"])
     compile_seconds = max(0.0, t_first - t_eager_first)
     return {
