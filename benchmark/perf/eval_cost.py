@@ -10,12 +10,12 @@ cheap test profiles); either way the cost is also given per 1,000 points, so it 
 other size. A "point" is a test image (test pass, NLL, at the stated k), a factor-sampled
 image (MIG), a train or test code (DCI, SAP, modularity), a vote of 64 images (FactorVAE,
 BetaVAE scores, plus FactorVAE's variance points) or a generated-and-real image pair (FD/KID,
-PRDC; only when the domain feature net is cached: this harness never trains one).
+PRDC; only when the domain feature net is cached: this harness never trains one). Seconds are
+the harness's clock (`train_throughput.clock`: the process's CPU time unless --clock wall).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from benchmark.config import EvalConfig, load_sweep
 from benchmark.evaluate import EvalContext
 from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.metrics import registry
+from benchmark.perf import train_throughput
 from benchmark.trial import build_model, load_trial_data
 
 Row = dict[str, Any]
@@ -77,12 +78,13 @@ def measure_eval(
         return _Spread(model, data, cfg, device=device, seed=0, feature_net=net,
                            dataset_name="dsprites")  # fmt: skip
 
+    clock = train_throughput.clock  # the harness's clock: CPU time by default (1 thread)
     base = EvalConfig(metrics=[], fid_samples=500 if quick else 2000)
     with torch.no_grad():
         shared = context(base)
-        t0 = time.perf_counter()
+        t0 = clock()
         shared.run_test_pass()
-        seconds = time.perf_counter() - t0
+        seconds = clock() - t0
     rows.append({"metric": "test pass: mse+kl+elbo (+means)", "n": n_test, "seconds": seconds,
                  "per_1000": 1000 * seconds / n_test, "setting": "one pass"})  # fmt: skip
     runs: list[tuple[str, registry.Metric, dict[str, Any]]] = []
@@ -102,13 +104,13 @@ def measure_eval(
         ctx = context(cfg)
         ctx.test_pass, ctx.means = shared.test_pass, shared.means  # made once per trial
         with torch.no_grad():
-            t0 = time.perf_counter()
+            t0 = clock()
             try:
                 m.compute(ctx, params)
             except Exception as e:  # noqa: BLE001 - a metric that cannot run is noted, not fatal
                 skipped.append(f"{label}: skipped ({str(e).strip().splitlines()[0]})")
                 continue
-            seconds = time.perf_counter() - t0
+            seconds = clock() - t0
         n = points(m, params, cfg)
         setting = ", ".join(f"{k}={v}" for k, v in params.model_dump().items() if v is not None)
         rows.append({"metric": label, "n": n, "seconds": seconds,

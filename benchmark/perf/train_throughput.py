@@ -61,6 +61,11 @@ def use_cpu_clock(on: bool) -> None:
     _clock = time.process_time if on else time.perf_counter
 
 
+def clock() -> float:
+    """Seconds on the harness's clock (see `use_cpu_clock`)."""
+    return _clock()
+
+
 def _timed(fn: Callable[[], Any], device: torch.device) -> float:
     clock = _clock if device.type == "cpu" else time.perf_counter
     _sync(device)
