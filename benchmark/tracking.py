@@ -326,12 +326,20 @@ class Tracker:
             RunTag(f"{TAG}resumed_commit", manifest["commit"]),
         ])  # fmt: skip
 
-    def reopen_trial(self, run_id: str) -> str:
-        """Continue logging into an unfinished trial run (no duplicate run for a resumed trial)."""
+    def reopen_trial(self, run_id: str, trial: Trial | None = None) -> str:
+        """Continue logging into an unfinished trial run (no duplicate run for a resumed trial).
+
+        With `trial`, params the run lacks are logged: a driver killed between creating the
+        run and logging its params (`start_trial`) leaves a run without them."""
         self.client.update_run(run_id, status="RUNNING")
         self.client.set_tag(run_id, f"{TAG}status", "running")
-        if f"{TAG}reason" in self.client.get_run(run_id).data.tags:  # from a failed attempt
+        run = self.client.get_run(run_id)
+        if f"{TAG}reason" in run.data.tags:  # from a failed attempt
             self.client.delete_tag(run_id, f"{TAG}reason")
+        if trial is not None:
+            missing = {k: v for k, v in _params(trial).items() if k not in run.data.params}
+            if missing:
+                self.client.log_batch(run_id, params=[Param(k, v) for k, v in missing.items()])
         history = self.client.get_metric_history(run_id, to_mlflow("train_loss"))
         self.logged_steps[run_id] = max((m.step for m in history), default=0)
         return run_id
@@ -358,11 +366,8 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id, run_name=f"{trial.index + 1:03d}/{n_trials} {trial.name}", tags=tags
         )
-        params = trial_params(config)
-        # One readable value per trial (e.g. gaussian(sigma=learned)): the report's table rows
-        # and grid axis use it, beside the flattened likelihood.name / likelihood.<param>.
-        params["likelihood"] = config.likelihood.label
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        params = [Param(k, v) for k, v in _params(trial).items()]
+        self.client.log_batch(run.info.run_id, params=params)
         return run.info.run_id
 
     def log_curve(self, run_id: str, metrics: dict[str, float], step: int) -> None:
@@ -524,3 +529,11 @@ def _dataset_input(result: dict[str, Any]) -> DatasetInput:
         source=json.dumps({"loader": "benchmark.data.load_dataset", "description": description}),
     )
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "train+test")])
+
+
+def _params(trial: Trial) -> dict[str, str]:
+    """A trial run's MLflow params: the flattened config and one readable likelihood label
+    (e.g. gaussian(sigma=learned), which the report's rows and grid axis use)."""
+    params = trial_params(trial.config)
+    params["likelihood"] = trial.config.likelihood.label
+    return {k: str(v) for k, v in params.items()}

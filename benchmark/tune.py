@@ -126,7 +126,7 @@ class MLflowProgressCallback(tune.Callback):
         if trial.trial_id not in self.run_ids:
             reuse = self.reuse_runs.pop(t.index, None)
             self.run_ids[trial.trial_id] = (
-                self.tracker.reopen_trial(reuse)
+                self.tracker.reopen_trial(reuse, t)
                 if reuse
                 else self.tracker.start_trial(t, len(self.sweep.trials))
             )

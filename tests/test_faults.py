@@ -398,3 +398,23 @@ def test_a_trial_cut_inside_its_kl_warmup_says_so_in_notes_and_table(tmp_path):
         overrides=["train.steps=20", "train.kl_warmup_steps=10", "eval.metrics=[mse]"],
     )
     assert "kl_warmup" not in run_trial(done.trials[0].config, tmp_path / "b")["notes"]
+
+
+def test_a_run_whose_driver_died_before_its_params_gets_them_on_resume(tmp_path):
+    # SIGKILL between `create_run` and the params of `start_trial`: the reopened run is repaired.
+    from benchmark.progress import Progress
+    from benchmark.tune import MLflowProgressCallback
+
+    sweep = load_sweep(REPO / "sweeps/smoke.yaml", overrides=["grid.beta=[4]"])
+    results = tmp_path / "results"
+    tracker = Tracker(default_tracking_uri(results), results, sweep.results_name)
+    tracker.start_sweep(sweep, manifest())
+    bare = tracker.client.create_run(tracker.experiment_id, tags={"mlflow.parentRunId":
+                                                                  tracker.parent_id})  # fmt: skip
+    run_id = bare.info.run_id
+    assert not tracker.client.get_run(run_id).data.params
+    callback = MLflowProgressCallback(sweep, tracker, Progress([60]), {0: run_id})
+    trial = type("T", (), {"trial_id": "t0", "config": {"index": 0}})()
+    assert callback._run_id(trial, sweep.trials[0]) == run_id  # reused, not duplicated
+    params = tracker.client.get_run(run_id).data.params
+    assert params["beta"] == "4.0" and params["likelihood"] == "bernoulli"
