@@ -374,7 +374,7 @@ def _run(sweep, args: argparse.Namespace) -> int:
             claim = _claim(results, parent)
     if found is not None:
         parent, children = found
-        tracker.resume_sweep(parent, info)
+        tracker.resume_sweep(parent, info, sweep, args.override)
         for t in sweep.trials:
             run_id, status = children.get(t.config.hash(), (None, None))
             if status in DONE:

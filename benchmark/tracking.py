@@ -246,6 +246,12 @@ class Tracker:
 
     def _log_sweep_inputs(self, sweep: Sweep, overrides: list[str] | tuple[str, ...]) -> None:
         """The sweep file as run, its resolved trials, and the settings all trials share."""
+        self._log_sweep_files(sweep, overrides)
+        params = _shared_params(sweep)
+        self.client.log_batch(self.parent_id, params=[Param(k, v) for k, v in params.items()])
+
+    def _log_sweep_files(self, sweep: Sweep, overrides: list[str] | tuple[str, ...]) -> None:
+        """The sweep file as run and its resolved trials, as artifacts under `sweep/`."""
         pid = self.parent_id
         if Path(sweep.file).is_file():
             self.client.log_artifact(pid, sweep.file, "sweep")
@@ -258,12 +264,6 @@ class Tracker:
         }  # fmt: skip
         text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
         self.client.log_text(pid, text, "sweep/resolved.yaml")
-        shared = {
-            k: v for k, v in trial_params(sweep.trials[0].config).items()
-            if k not in sweep.axes and k != "seed"
-        }  # fmt: skip
-        shared.update(profile=sweep.profile, n_trials=len(sweep.trials), axes=",".join(sweep.axes))
-        self.client.log_batch(pid, params=[Param(k, str(v)) for k, v in shared.items()])
 
     def log_sweep_results(self, out_dir: str | Path, axes: list[str]) -> None:
         """After the report: its tables and figure as artifacts, and per-grid-point summaries."""
@@ -296,6 +296,11 @@ class Tracker:
         children: dict[str, tuple[str, str]] = {}
         for run in self._children(parent):
             h = run.data.tags.get(f"{TAG}trial_hash")
+            status = run.data.tags.get(f"{TAG}status", "running")
+            if f"{TAG}cached_from" in run.data.tags and status != "finished":
+                # a copy from the cache cut off half-way: dropped; the cache copies it again
+                self.client.delete_run(run.info.run_id)
+                continue
             if h and h not in children:  # newest first: keep the latest run of each trial
                 children[h] = (run.info.run_id, run.data.tags.get(f"{TAG}status", "running"))
         return parent, children
@@ -315,8 +320,18 @@ class Tracker:
             if not token:
                 return out
 
-    def resume_sweep(self, parent_id: str, manifest: dict[str, str]) -> None:
-        """Continue an interrupted sweep run: same run, marked running again, resume noted."""
+    def resume_sweep(
+        self,
+        parent_id: str,
+        manifest: dict[str, str],
+        sweep: Sweep | None = None,
+        overrides: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        """Continue an interrupted sweep run: same run, marked running again, resume noted.
+
+        With `sweep`, what the run lacks of its inputs is logged: a driver killed between
+        creating the sweep run and logging its inputs (`start_sweep`) leaves a run without its
+        shared params and sweep artifacts."""
         self.parent_id, self.manifest = parent_id, manifest
         self.sweep_name = self.client.get_experiment(self.experiment_id).name
         self.client.update_run(parent_id, status="RUNNING")
@@ -325,6 +340,13 @@ class Tracker:
             RunTag(f"{TAG}resumed", manifest["date"]),
             RunTag(f"{TAG}resumed_commit", manifest["commit"]),
         ])  # fmt: skip
+        if sweep is not None:
+            run = self.client.get_run(parent_id)
+            if not self.client.list_artifacts(parent_id, "sweep"):
+                self._log_sweep_files(sweep, overrides)
+            missing = {k: v for k, v in _shared_params(sweep).items() if k not in run.data.params}
+            if missing:
+                self.client.log_batch(parent_id, params=[Param(k, v) for k, v in missing.items()])
 
     def reopen_trial(self, run_id: str, trial: Trial | None = None) -> str:
         """Continue logging into an unfinished trial run (no duplicate run for a resumed trial).
@@ -422,11 +444,14 @@ class Tracker:
         note = run.data.tags.get("mlflow.note.content", "").split(" Outcome: ")[0]
         tags.append(RunTag("mlflow.note.content", note + _outcome(result)))
         settings = [Param(k, str(result[k])) for k in SETTINGS if k in result]
-        self.client.log_batch(run_id, tags=tags, params=settings)
+        # The status goes last: a driver killed while this runs leaves a run still marked
+        # running (resumed and completed later), never one marked finished without its files.
+        self.client.log_batch(run_id, tags=tags[1:], params=settings)
         if result.get("dataset_fingerprint"):
             self.client.log_inputs(run_id, [_dataset_input(result)])
         if artifact_dir is not None and Path(artifact_dir).is_dir():
             self._log_trial_files(run_id, Path(artifact_dir), run.data.params)
+        self.client.log_batch(run_id, tags=tags[:1])
         self.client.set_terminated(
             run_id, RunStatus.to_string(RunStatus.FINISHED if status == "finished" else
                                         RunStatus.FAILED)
@@ -494,6 +519,9 @@ def copy_trial(tracker: Tracker, source_id: str, trial: Trial, n_trials: int) ->
         f"{TAG}trial_name": trial.name,
         f"{TAG}trial_index": str(trial.index),
         f"{TAG}cached_from": source_id,
+        # "finished" only once everything is copied: a half copy must be neither kept by a
+        # resume nor found by the cache
+        f"{TAG}status": "running",
     })  # fmt: skip
     if "mlflow.note.content" in src.data.tags:
         keep["mlflow.note.content"] = src.data.tags["mlflow.note.content"]
@@ -514,6 +542,7 @@ def copy_trial(tracker: Tracker, source_id: str, trial: Trial, n_trials: int) ->
         if client.list_artifacts(source_id):
             local = client.download_artifacts(source_id, "", tmp)
             client.log_artifacts(rid, local)
+    client.set_tag(rid, f"{TAG}status", src.data.tags.get(f"{TAG}status", "finished"))
     client.set_terminated(rid, "FINISHED")
     return rid
 
@@ -537,3 +566,13 @@ def _params(trial: Trial) -> dict[str, str]:
     params = trial_params(trial.config)
     params["likelihood"] = trial.config.likelihood.label
     return {k: str(v) for k, v in params.items()}
+
+
+def _shared_params(sweep: Sweep) -> dict[str, str]:
+    """The params of a sweep run: the settings all its trials share, as MLflow strings."""
+    shared = {
+        k: v for k, v in trial_params(sweep.trials[0].config).items()
+        if k not in sweep.axes and k != "seed"
+    }  # fmt: skip
+    shared.update(profile=sweep.profile, n_trials=len(sweep.trials), axes=",".join(sweep.axes))
+    return {k: str(v) for k, v in shared.items()}

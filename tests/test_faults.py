@@ -418,3 +418,66 @@ def test_a_run_whose_driver_died_before_its_params_gets_them_on_resume(tmp_path)
     assert callback._run_id(trial, sweep.trials[0]) == run_id  # reused, not duplicated
     params = tracker.client.get_run(run_id).data.params
     assert params["beta"] == "4.0" and params["likelihood"] == "bernoulli"
+
+
+def test_a_sweep_run_whose_driver_died_before_its_inputs_gets_them_on_resume(tmp_path):
+    # SIGKILL between `create_run` and `_log_sweep_inputs` of `start_sweep`: resume repairs it.
+    sweep = load_sweep(REPO / "sweeps/smoke.yaml", overrides=["grid.beta=[4]"])
+    results = tmp_path / "results"
+    tracker = Tracker(default_tracking_uri(results), results, sweep.results_name)
+    bare = tracker.client.create_run(tracker.experiment_id, tags={"vaebench.role": "sweep"})
+    parent = bare.info.run_id
+    tracker.resume_sweep(parent, manifest(), sweep, ["train.steps=60"])
+    run = tracker.client.get_run(parent)
+    assert run.data.params["profile"] == "default" and run.data.params["n_trials"] == str(
+        len(sweep.trials)
+    )
+    assert run.data.params["variant"] == "beta_vae"
+    files = {a.path for a in tracker.client.list_artifacts(parent, "sweep")}
+    assert "sweep/resolved.yaml" in files
+    tracker.resume_sweep(parent, manifest(), sweep)  # already complete: nothing logged twice
+    assert tracker.client.get_run(parent).data.params == run.data.params
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL of the driver at one point of an MLflow write sequence."""
+
+
+def test_a_run_is_marked_finished_only_after_its_files_and_a_half_copy_is_dropped(
+    tmp_path, monkeypatch
+):
+    from benchmark.tracking import copy_trial, find_cached
+
+    sweep = load_sweep(REPO / "sweeps/smoke.yaml", overrides=["grid.beta=[4]"])
+    trial = sweep.trials[0]
+    results = tmp_path / "results"
+    tracker = Tracker(default_tracking_uri(results), results, sweep.results_name)
+    tracker.start_sweep(sweep, manifest())
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "result.json").write_text("{}")
+    result = {"status": "finished", "mse": 0.5, "trial_hash": trial.config.hash()}
+
+    # killed while the trial's files are logged: the run is not marked finished
+    run_id = tracker.start_trial(trial, 1)
+    real = tracker._log_trial_files
+    monkeypatch.setattr(tracker, "_log_trial_files", lambda *a: (_ for _ in ()).throw(_Killed))
+    with pytest.raises(_Killed):
+        tracker.finish_trial(run_id, result, files)
+    assert tracker.client.get_run(run_id).data.tags["vaebench.status"] == "running"
+    monkeypatch.setattr(tracker, "_log_trial_files", real)
+    tracker.finish_trial(run_id, result, files)
+    tracker.client.set_tag(run_id, "vaebench.identity", "ident")
+    assert tracker.client.get_run(run_id).data.tags["vaebench.status"] == "finished"
+
+    # a cache copy into another sweep run, killed half-way: neither cached nor kept on resume
+    other = Tracker(default_tracking_uri(results), results, sweep.results_name)
+    other.start_sweep(sweep, manifest())
+    monkeypatch.setattr(other.client, "log_artifacts", lambda *a: (_ for _ in ()).throw(_Killed))
+    with pytest.raises(_Killed):
+        copy_trial(other, run_id, trial, 1)
+    assert find_cached(other, "ident", exclude_parent=None) == run_id  # not the half copy
+    parent, children = other.find_resumable(sweep)
+    assert parent == other.parent_id and children == {}
+    half = [r for r in other._children(parent)]
+    assert half == []  # deleted, so the cache copies it again
