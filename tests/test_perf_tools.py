@@ -10,7 +10,7 @@ from benchmark.config import EvalConfig
 from benchmark.metrics import registry
 from benchmark.perf.eval_cost import points
 from benchmark.perf.gpu_hours import SWEEPS, paper_profiles
-from benchmark.perf.sweep_overhead import projected_efficiency
+from benchmark.perf.sweep_overhead import measured_efficiency, projected_efficiency
 
 
 def _runs(path, seconds):
@@ -29,6 +29,16 @@ def test_projection_schedules_trials_on_the_first_free_slot(tmp_path):
     assert (n, own) == (4, 40.0) and eff == pytest.approx(40 / (2 * 21.5))
     odd = _runs(tmp_path / "odd.csv", [10, 10, 10])  # the last round leaves a slot idle
     assert projected_efficiency(odd, 2, 0.0, 0.0)[0] == pytest.approx(30 / 40)
+
+
+def test_measured_efficiency_is_own_time_over_recorded_wall_time(tmp_path):
+    _runs(tmp_path / "runs.csv", [50, 40, 30])
+    (tmp_path / "sweep.json").write_text('{"minutes": 1.0}')
+    eff, n, minutes = measured_efficiency(tmp_path, slots=2)
+    assert (n, minutes) == (3, 1.0) and eff == pytest.approx(120 / (60 * 2))
+    (tmp_path / "sweep.json").write_text("{}")  # made before sweeps recorded their time
+    with pytest.raises(KeyError):
+        measured_efficiency(tmp_path, slots=2)
 
 
 def test_every_paper_profile_of_every_sweep_gets_an_estimate_row():

@@ -301,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     md.write("\n## Ray Tune per trial (real sweep of short smoke trials, MLflow in a scratch "
              "store)\n\n")  # fmt: skip
     if args.sweep_trials:
-        from benchmark.perf.sweep_overhead import measure_sweep, projected_efficiency
+        from benchmark.perf.sweep_overhead import (
+            measure_sweep,
+            measured_efficiency,
+            projected_efficiency,
+        )
 
         s = measure_sweep(n_trials=args.sweep_trials, steps=400 if args.quick else 1500)
         items = [
@@ -338,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
                           f"{own / 60:.0f} trial-min; measured first start and gap)",
                           f"{eff:.3f}"))  # fmt: skip
             s[f"projected_efficiency_{sweep_name}"] = eff
+        for sweep_name in ("beta_tradeoff", "variants", "architecture", "likelihood"):
+            try:
+                eff, n, minutes = measured_efficiency(RESULTS / sweep_name, s["slots"])
+            except (OSError, KeyError, ValueError):
+                continue  # not committed, or made before sweep.json recorded its minutes
+            items.append((f"measured efficiency of the committed {sweep_name} sweep as it ran "
+                          f"({n} trials in {minutes:.1f} min)", f"{eff:.3f}"))  # fmt: skip
+            s[f"measured_efficiency_{sweep_name}"] = eff
         md.write("| quantity | value |\n|---|---|\n")
         for k, v in items:
             print(f"  {k}: {v}", flush=True)

@@ -133,5 +133,18 @@ def projected_efficiency(
     return sum(own) / (max(free) * slots), len(own), sum(own)
 
 
+def measured_efficiency(sweep_dir: str | Path, slots: int) -> tuple[float, int, float]:
+    """(efficiency, trials, wall minutes) of a committed sweep as it ran: the trials' own
+    seconds (runs.csv) over its recorded wall time (sweep.json `minutes`) × `slots`.
+    Raises OSError/KeyError for a missing file or field."""
+    sweep_dir = Path(sweep_dir)
+    minutes = float(json.loads((sweep_dir / "sweep.json").read_text())["minutes"])
+    with open(sweep_dir / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    own = sum(float(r[k] or 0) for r in rows
+              for k in ("data_seconds", "train_seconds", "eval_seconds"))  # fmt: skip
+    return own / (minutes * 60 * slots), len(rows), minutes
+
+
 if __name__ == "__main__":
     print(json.dumps(measure_sweep(), indent=2))
