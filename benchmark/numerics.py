@@ -66,6 +66,30 @@ _DATASETS = {"fashion_mnist": {"name": "fashion_mnist", "resolution": 32, "n_tra
                                "n_test": 2000}}  # fmt: skip
 
 
+_CORE_METRICS = {"mse", "kl", "elbo", "active_units", "mig"}
+# Smaller than the metric's test setting where that takes more than a few seconds.
+_METRIC_PROBE_PARAMS = {"dci": {"dci_num_train": 200, "dci_num_test": 100}}
+_LIKELIHOOD_PROBES = {
+    "gaussian": {"name": "gaussian", "sigma": 1.0},
+    "gaussian(sigma=learned)": {"name": "gaussian", "sigma": "learned"},
+    "continuous_bernoulli": {"name": "continuous_bernoulli"},
+    "discretized_logistic": {"name": "discretized_logistic"},
+}
+# option probe → the config it runs; `_option_probes_of` says which trials depend on which.
+# Not probed: train.precision bf16 (emulated on CPUs without native bf16, so not one set of
+# bits across the machines the pins are checked on) and train.compile (off on the CPU).
+_OPTION_PROBES = {
+    "train:grad_clip": {"train": {"grad_clip": 0.5}},
+    "train:lr_schedule=cosine": {"train": {"lr_schedule": "cosine", "lr_warmup_steps": 4}},
+    "train:lr_schedule=plateau": {"train": {"lr_schedule": "plateau", "lr_plateau_patience": 0}},
+    "train:spectral_norm_decoder": {"train": {"spectral_norm_decoder": True}},
+    "train:channels_last": {"architecture": "conv4", "dataset": {"resolution": 32},
+                            "train": {"channels_last": True}},
+    "binarize:static": {"dataset": {"binarize": "static"}},
+    "binarize:dynamic": {"dataset": {"binarize": "dynamic"}},
+}  # fmt: skip
+
+
 def _merge(base: dict, update: dict) -> dict:
     out = json.loads(json.dumps(base))
     for k, v in update.items():
@@ -98,6 +122,30 @@ def probe_configs() -> dict[str, dict[str, Any]]:
     probes["metric:nll"] = _merge(_TINY, {"eval": {"metrics": ["nll"], "nll_k": 8,
                                                    "nll_points": 16}})  # fmt: skip
     probes["metric:fd"] = _merge(_TINY, _FD)
+    # Every other registered built-in metric, at its declared test setting.
+    from benchmark.metrics import registry
+
+    for metric in registry.metrics():
+        if (
+            metric.name in _CORE_METRICS
+            or metric.name in ("nll", "fd")
+            or not (getattr(metric.compute, "__module__", "") or "").startswith("benchmark.")
+        ):
+            continue
+        base = _merge(_TINY, _FD) if metric.needs.feature_net else _TINY
+        params = {**metric.test_params, **_METRIC_PROBE_PARAMS.get(metric.name, {})}
+        probes[f"metric:{metric.name}"] = _merge(
+            base, {"eval": {"metrics": ["mse", metric.name], **params}}
+        )
+    # Every decoder likelihood but the default (the core probe's), through the NLL too.
+    for name, choice in _LIKELIHOOD_PROBES.items():
+        probes[f"likelihood:{name}"] = _merge(
+            _TINY, {"likelihood": choice, "eval": {"metrics": ["mse", "kl", "elbo", "nll"],
+                                                    "nll_k": 4, "nll_points": 8}}
+        )  # fmt: skip
+    # Every training and data option off its default (each default is the core probe's).
+    for name, update in _OPTION_PROBES.items():
+        probes[name] = _merge(_TINY, update)
     return probes
 
 
@@ -207,19 +255,49 @@ def compare(
 
 
 def probes_for(configs: Iterable[Any]) -> list[str]:
-    """The probes whose numerics a set of `TrialConfig`s depends on (sorted)."""
+    """The probes whose numerics a set of trial configs depends on (sorted).
+
+    `configs`: `TrialConfig`s or their JSON dumps (runs.csv's `config` column, which needs no
+    plugin to be importable)."""
     names = {"core"}
     known = set(all_probes())
     for c in configs:
-        names.add(f"variant:{c.variant}")
-        names.add(f"architecture:{c.architecture}")
-        metrics = set(c.eval.metrics)
-        if "nll" in metrics:
-            names.add("metric:nll")
-        if metrics & {"fid", "fd"}:
-            names.add("metric:fd")
-        names.add(f"dataset:{c.dataset.name}")
+        c = c.model_dump(mode="json") if hasattr(c, "model_dump") else c
+        names.add(f"variant:{c['variant']}")
+        names.add(f"architecture:{c['architecture']}")
+        metrics = {"fd" if m == "fid" else m for m in c["eval"]["metrics"]}
+        names.update(f"metric:{m}" for m in metrics)
+        names.add(f"dataset:{c['dataset']['name']}")
+        names.update(_likelihood_probes_of(c.get("likelihood")))
+        names.update(_option_probes_of(c))
     return sorted(n for n in names if n in known)
+
+
+def _likelihood_probes_of(choice: Any) -> list[str]:
+    if not choice:
+        return []
+    if isinstance(choice, str):
+        return [f"likelihood:{choice}"]
+    name = choice.get("name")
+    params = {k: v for k, v in choice.items() if k not in ("name", "params")}
+    params.update(choice.get("params") or {})
+    learned = any(v == "learned" for v in params.values())
+    return [f"likelihood:{name}(sigma=learned)" if learned else f"likelihood:{name}"]
+
+
+def _option_probes_of(c: dict) -> list[str]:
+    train, data = c.get("train") or {}, c.get("dataset") or {}
+    out = []
+    if train.get("grad_clip") is not None:
+        out.append("train:grad_clip")
+    if train.get("lr_schedule", "constant") != "constant":
+        out.append(f"train:lr_schedule={train['lr_schedule']}")
+    for flag in ("spectral_norm_decoder", "channels_last"):
+        if train.get(flag):
+            out.append(f"train:{flag}")
+    if data.get("binarize", "none") != "none":
+        out.append(f"binarize:{data['binarize']}")
+    return out
 
 
 def sweep_digests(configs: Iterable[Any], pins: dict | None = None) -> dict[str, str]:
@@ -238,9 +316,41 @@ def stale_sweeps(results: Path = RESULTS, pins: dict | None = None) -> dict[str,
             out[path.parent.name] = ["(no numerics recorded: made before the drift guard)"]
             continue
         bad = [n for n, d in recorded.items() if n not in pins or digest(pins[n]) != d]
+        # A probe added after the sweep ran guards it only once its digest is recorded
+        # (`--record-new`, after `benchmark.verify` has shown the code still gives its numbers).
+        bad += [f"{n} (not recorded)" for n in unrecorded_probes(path.parent) if n not in bad]
         if bad:
             out[path.parent.name] = bad
     return out
+
+
+def unrecorded_probes(folder: Path) -> list[str]:
+    """Probes a committed sweep depends on (by the configs in its runs.csv) whose digest its
+    sweep.json does not record."""
+    import csv
+
+    recorded = json.loads((folder / "sweep.json").read_text()).get("numerics") or {}
+    runs = folder / "runs.csv"
+    if not runs.is_file():
+        return []
+    csv.field_size_limit(1 << 24)
+    with open(runs, newline="") as f:
+        configs = [json.loads(r["config"]) for r in csv.DictReader(f) if r.get("config")]
+    return [n for n in probes_for(configs) if n not in recorded] if configs else []
+
+
+def record_new(folder: Path, pins: dict | None = None) -> list[str]:
+    """Record in `folder`/sweep.json the digests of the probes it depends on but lacks (probes
+    added after it ran); returns their names. Recorded digests are never changed here."""
+    pins = load_pins() if pins is None else pins
+    new = [n for n in unrecorded_probes(folder) if n in pins]
+    if new:
+        sj = folder / "sweep.json"
+        record = json.loads(sj.read_text())
+        record["numerics"] = {**record.get("numerics", {}), **{n: digest(pins[n]) for n in new}}
+        record.setdefault("numerics_added_later", []).extend(new)
+        write_text_atomic(sj, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return new
 
 
 STALE_BANNER = "> **STALE**"
@@ -300,7 +410,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="label every stale committed sweep as stale (sweep.json, table banner)",
     )
+    p.add_argument(
+        "--record-new",
+        metavar="FOLDER",
+        action="append",
+        default=[],
+        help="record in FOLDER/sweep.json the digests of probes added after the sweep ran (run "
+        "benchmark.verify on it first: this asserts the code still gives its numbers)",
+    )
     args = p.parse_args(argv)
+    if args.record_new:
+        for folder in args.record_new:
+            if not (Path(folder) / "sweep.json").is_file():
+                print(f"error: --record-new {folder}: no sweep.json there; allowed: a committed "
+                      "sweep folder such as results/beta_tradeoff", file=sys.stderr)  # fmt: skip
+                return 2
+            new = record_new(Path(folder))
+            print(f"{folder}: recorded {', '.join(new) if new else 'nothing (none missing)'}")
+        return 0
     names = args.probe or all_probes()
     unknown = sorted(set(names) - set(all_probes()))
     if unknown:

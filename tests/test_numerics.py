@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from benchmark import numerics
@@ -85,3 +86,49 @@ def test_stale_sweep_is_detected(tmp_path):
     good = {"core": numerics.digest(PINS["core"])}
     (tmp_path / "s" / "sweep.json").write_text(json.dumps({"numerics": good}))
     assert numerics.stale_sweeps(tmp_path, PINS) == {}
+
+
+def test_every_likelihood_metric_and_option_of_a_trial_has_its_probe():
+    """A component without a probe could change its numbers unnoticed (and the trial cache,
+    keyed on the probes' digests, would reuse stale runs)."""
+    from benchmark.metrics import registry
+    from variants.likelihoods import LIKELIHOODS
+
+    base = json.loads(json.dumps(numerics.probe_configs()["core"]))
+    base["likelihood"] = {"name": "bernoulli"}
+    known = set(numerics.all_probes())
+    for name in LIKELIHOODS:
+        if name != "bernoulli":
+            cfg = {**base, "likelihood": {"name": name}}
+            assert f"likelihood:{name}" in numerics.probes_for([cfg]), name
+    learned = {**base, "likelihood": {"name": "gaussian", "sigma": "learned"}}
+    assert "likelihood:gaussian(sigma=learned)" in numerics.probes_for([learned])
+    for metric in registry.metrics():
+        cfg = {**base, "eval": {**base["eval"], "metrics": [metric.name]}}
+        probes = numerics.probes_for([cfg])
+        assert f"metric:{metric.name}" in probes or metric.name in numerics._CORE_METRICS
+    for key, value, probe in [("grad_clip", 1.0, "train:grad_clip"),
+                              ("lr_schedule", "cosine", "train:lr_schedule=cosine"),
+                              ("lr_schedule", "plateau", "train:lr_schedule=plateau"),
+                              ("spectral_norm_decoder", True, "train:spectral_norm_decoder"),
+                              ("channels_last", True, "train:channels_last")]:  # fmt: skip
+        cfg = {**base, "train": {**base["train"], key: value}}
+        assert probe in numerics.probes_for([cfg]) and probe in known, key
+    cfg = {**base, "dataset": {**base["dataset"], "binarize": "dynamic"}}
+    assert "binarize:dynamic" in numerics.probes_for([cfg])
+
+
+def test_a_probe_added_after_a_sweep_ran_must_be_recorded(tmp_path):
+    core = json.loads(json.dumps(numerics.probe_configs()["core"]))
+    folder = tmp_path / "s"
+    folder.mkdir()
+    cfg = {**core, "eval": {**core["eval"], "metrics": ["mse", "dci"]}}
+    pd.DataFrame([{"trial": "t", "config": json.dumps(cfg)}]).to_csv(folder / "runs.csv")
+    (folder / "sweep.json").write_text(
+        json.dumps({"numerics": {"core": numerics.digest(PINS["core"])}})
+    )
+    assert numerics.stale_sweeps(tmp_path, PINS) == {"s": ["metric:dci (not recorded)"]}
+    assert numerics.record_new(folder, PINS) == ["metric:dci"]
+    assert numerics.stale_sweeps(tmp_path, PINS) == {}
+    record = json.loads((folder / "sweep.json").read_text())
+    assert record["numerics_added_later"] == ["metric:dci"]
