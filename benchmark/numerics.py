@@ -431,8 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     names = args.probe or all_probes()
     unknown = sorted(set(names) - set(all_probes()))
     if unknown:
-        print(f"error: --probe {unknown[0]}: unknown; allowed: {', '.join(all_probes())}",
-              file=sys.stderr)  # fmt: skip
+        from benchmark.config.errors import did_you_mean
+
+        print(f"error: --probe {unknown[0]}: unknown; allowed: {', '.join(all_probes())}"
+              + did_you_mean(unknown[0], list(all_probes())), file=sys.stderr)  # fmt: skip
         return 2
     pins = load_pins()
     changed = []

@@ -123,7 +123,10 @@ def _duration(seconds: float) -> str:
 
 def base_config(sweep: Sweep) -> dict[str, Any]:
     """The first trial's full config with each grid axis shown as its list of values."""
-    tree = sweep.trials[0].config.model_dump(mode="json")
+    config = sweep.trials[0].config
+    tree = config.model_dump(mode="json")
+    # The likelihood's parameters at their defaults too: `gaussian` runs with sigma 1.0.
+    tree["likelihood"] = config.likelihood.resolved()
     for axis in sweep.axes:
         values = []  # grid values in order, once each (a value may be a mapping: unhashable)
         for t in sweep.trials:

@@ -54,8 +54,11 @@ def pick_rows(runs: pd.DataFrame, trials: list[str], first: int) -> pd.DataFrame
     if trials:
         missing = [t for t in trials if t not in set(runs["trial"])]
         if missing:
+            from benchmark.config.errors import did_you_mean
+
             raise VerifyError(
                 f"--trial {missing[0]!r}: no such trial; allowed: {', '.join(runs['trial'])}"
+                + did_you_mean(missing[0], list(runs["trial"]))
             )
         ok = ok[ok["trial"].isin(trials)]
         if ok.empty:

@@ -311,3 +311,115 @@ def test_misspellings_get_the_closest_allowed_name_and_far_ones_none():
         load_sweep(SWEEPS / "smoke.yaml", overrides=["eval.metrics=[mse, mgi]"])
     with pytest.raises(ConfigError, match="unknown profile 'papr'; allowed: default$"):
         load_sweep(SWEEPS / "smoke.yaml", profile="papr")  # nothing close enough among 'default'
+
+
+def _profile_typo_file(tmp_path: Path) -> Path:
+    # The new user's copy of beta_tradeoff.yaml: `steps` misspelt inside the `paper` profile.
+    lines = (SWEEPS / "beta_tradeoff.yaml").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "steps: 300000" in line)
+    lines[at] = lines[at].replace("steps: 300000", "stepz: 300000")
+    path = tmp_path / "proftypo.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path, at + 1
+
+
+@pytest.mark.parametrize("profile", ["default", "paper"])
+def test_a_profile_typo_is_found_selected_or_not_at_the_profile_line(tmp_path, profile):
+    path, line = _profile_typo_file(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path, profile=profile)
+    e = info.value
+    assert (e.key, e.line) == ("profiles.paper.train.stepz", line)
+    assert str(e).startswith(f"{path}:{line}: profiles.paper.train.stepz: unknown key")
+    assert "did you mean 'steps'?" in str(e)
+
+
+GRID_LINES = GOOD.replace("  beta: [1, 2]\n", "  beta:\n    - 1\n    - 2\n")  # one item a line
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        (GOOD.replace("beta: [1, 2]", "beta: [1, abc]"), "grid.beta", 9),  # the axis, not grid:
+        (GRID_LINES.replace("    - 2\n", "    - -2\n"), "grid.beta", 11),  # the bad item's line
+        (GRID_LINES.replace("    - 1\n", "    - x\n"), "grid.beta", 10),
+        (GOOD + "profiles:\n  p:\n    grid:\n      seed:\n        - 0\n        - -1\n",
+         "profiles.p.grid.seed", 16),  # an unselected profile's grid item
+    ],
+)  # fmt: skip
+def test_a_bad_grid_value_is_placed_at_its_axis_and_item(tmp_path, text, key, line):
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    assert (info.value.key, info.value.line) == (key, line)
+    assert str(info.value).startswith(f"{path}:{line}: {key}: ")
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "expected"),
+    [
+        (("latent_dim: 4", "latent_dims: 4"), "base.latent_dims", "did you mean 'latent_dim'?"),
+        (("variant: beta_vae", "variantt: beta_vae"), "base.variantt", "did you mean 'variant'?"),
+        (("name: t", "nme: t"), "nme", "did you mean 'name'?"),
+    ],
+)
+def test_an_unknown_key_is_reported_before_the_key_it_leaves_missing(tmp_path, edit, key,
+                                                                     expected):  # fmt: skip
+    path = _write(tmp_path, edit)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    line = next(i + 1 for i, t in enumerate(path.read_text().splitlines()) if edit[1] in t)
+    assert (info.value.key, info.value.line) == (key, line)
+    assert "unknown key" in str(info.value) and expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: load_sweep(SWEEPS / "smoke.yaml", overrides=["likelihood=gausian"]),
+         "unknown likelihood 'gausian'; allowed: bernoulli, gaussian, "),
+        (lambda: load_sweep(SWEEPS / "smoke.yaml", overrides=["likelihood.sigmaa=0.1",
+                                                               "likelihood.name=gaussian"]),
+         "not a parameter of likelihood 'gaussian'"),
+        (lambda: __import__("benchmark.data").data.load_dataset("fashon"),
+         "allowed: dsprites, "),
+        (lambda: __import__("variants.likelihoods").likelihoods.get("gausian"),
+         "unknown likelihood 'gausian'"),
+    ],
+)  # fmt: skip
+def test_unknown_names_get_a_did_you_mean(call, expected):
+    with pytest.raises(Exception) as info:
+        call()
+    assert expected in str(info.value)
+    assert "; did you mean '" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("likelihood=gaussian", {"name": "gaussian", "sigma": 1.0}),
+        ("likelihood.sigma=0.2", None),  # bernoulli has no sigma: an error, not a display
+        ("likelihood=bernoulli", {"name": "bernoulli"}),
+    ],
+)
+def test_dry_run_shows_the_resolved_likelihood_params(override, expected):
+    from benchmark.plan import base_config
+
+    if expected is None:
+        with pytest.raises(ConfigError, match="sigma: not a parameter of likelihood 'bernoulli'"):
+            load_sweep(SWEEPS / "smoke.yaml", overrides=[override])
+        return
+    sweep = load_sweep(SWEEPS / "smoke.yaml", overrides=[override])
+    assert base_config(sweep)["likelihood"] == expected
+    # Shown resolved, hashed as written: `gaussian` keeps the identity it always had.
+    assert sweep.trials[0].config.model_dump()["likelihood"] == {"name": override.split("=")[1]}
+
+
+def test_a_profile_typo_through_the_dry_run_cli_exits_2_with_one_line(tmp_path, capsys):
+    path, line = _profile_typo_file(tmp_path)
+    assert run_main([str(path), "--dry-run", "--results-dir", str(tmp_path / "r")]) == 2
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.err + out.out
+    assert lines[0].startswith(f"error: {path}:{line}: profiles.paper.train.stepz: unknown key")

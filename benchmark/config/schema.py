@@ -285,9 +285,10 @@ class LikelihoodChoice(pydantic.BaseModel):
 
     @pydantic.model_validator(mode="after")
     def _known(self) -> LikelihoodChoice:
-        allowed = ", ".join(variants.likelihoods.LIKELIHOODS)
-        if self.name not in variants.likelihoods.LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {self.name!r}; allowed: {allowed}")
+        names = list(variants.likelihoods.LIKELIHOODS)
+        if self.name not in names:
+            raise ValueError(f"unknown likelihood {self.name!r}; allowed: {', '.join(names)}"
+                             + did_you_mean(self.name, names))  # fmt: skip
         config_cls = variants.likelihoods.get(self.name).Config
         try:
             config_cls.model_validate(self.params)
@@ -296,8 +297,9 @@ class LikelihoodChoice(pydantic.BaseModel):
             key = str(err["loc"][0]) if err["loc"] else ""
             keys = ", ".join(config_cls.model_fields) or "none"
             if err["type"] == "extra_forbidden":
+                close = did_you_mean(key, list(config_cls.model_fields))
                 raise ValueError(f"{key}: not a parameter of likelihood {self.name!r} "
-                                 f"(its parameters: {keys})") from None  # fmt: skip
+                                 f"(its parameters: {keys}){close}") from None  # fmt: skip
             field = config_cls.model_fields.get(key)
             allowed = f"; allowed: {field.description}" if field and field.description else ""
             raise ValueError(f"{key}: {err.get('input')!r} is not allowed{allowed}") from None
@@ -307,6 +309,12 @@ class LikelihoodChoice(pydantic.BaseModel):
     def params(self) -> dict[str, Any]:
         """The likelihood's parameters (everything but `name`)."""
         return dict(self.model_extra or {})
+
+    def resolved(self) -> dict[str, Any]:
+        """`{name: ..., <param>: ...}` with every parameter, defaults included (what the
+        likelihood will use; the trial hash keeps the mapping as written)."""
+        config = variants.likelihoods.get(self.name).Config.model_validate(self.params)
+        return {"name": self.name, **config.model_dump(mode="json")}
 
     @property
     def label(self) -> str:

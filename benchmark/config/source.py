@@ -60,10 +60,17 @@ def _sweep_hint(path: Path) -> str:
     return f"; sweep files there: {', '.join(sweeps)}" if sweeps else ""
 
 
-def line_of(node: yaml.Node | None, keys: list[str]) -> int | None:
-    """The YAML line of the deepest key of `keys` that exists in the document."""
+def line_of(node: yaml.Node | None, keys: list[str | int]) -> int | None:
+    """The YAML line of the deepest key of `keys` that exists in the document; an int key is
+    an item of a list (its own line when the list is written one item a line)."""
     line = None
     for key in keys:
+        if isinstance(key, int):
+            if not isinstance(node, yaml.SequenceNode) or not 0 <= key < len(node.value):
+                break
+            node = node.value[key]
+            line = node.start_mark.line + 1
+            continue
         if not isinstance(node, yaml.MappingNode):
             break
         for k, v in node.value:
@@ -121,6 +128,12 @@ def _describe(error: dict, model: type[pydantic.BaseModel]) -> str:
     return msg
 
 
+def _first_error(e: pydantic.ValidationError) -> dict:
+    # An unknown key first: `latent_dims: 16` is one typo, not a missing `latent_dim`.
+    errors = e.errors()
+    return next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+
+
 def validation_error(
     e: pydantic.ValidationError,
     model: type[pydantic.BaseModel],
@@ -130,22 +143,11 @@ def validation_error(
     grid_axes: dict[str, str],
     overrides: dict[str, str] | None = None,
 ) -> ConfigError:
-    """The ConfigError of pydantic's first error in `e`, placed at its source: the override
-    that set the key, else the grid axis it came from, else the key under `prefix` in the file.
+    """The ConfigError of pydantic's first error in `e` (an unknown key before the others),
+    placed at its source: the override that set the key, else the grid axis (and item) it came
+    from, else the key under `prefix` in the file.
     """
-    err = e.errors()[0]
-    loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
-    dotted = ".".join(loc)
-    source = override_of(dotted, overrides or {})
-    if source is not None:
-        return ConfigError(f"--override {source}", dotted, _describe(err, model))
-    # A value that came from the grid (or a profile's grid) is reported at that grid axis.
-    for axis, where in grid_axes.items():
-        if dotted == axis or dotted.startswith(axis + "."):
-            key = f"{where}.{axis}"
-            return ConfigError(path, key, _describe(err, model), line_of(node, where.split(".")))
-    key = f"{prefix}.{dotted}" if prefix and dotted else (prefix or dotted)
-    return ConfigError(path, key, _describe(err, model), line_of(node, key.split(".")))
+    return Source(path, node, prefix, grid_axes, overrides).validation_error(e, model)
 
 
 def override_of(dotted: str, overrides: dict[str, str]) -> str | None:
@@ -156,10 +158,18 @@ def override_of(dotted: str, overrides: dict[str, str]) -> str | None:
     return None
 
 
+def _related(dotted: str, key: str) -> bool:
+    # `key` set `dotted`, a value inside it, or a part of the mapping `dotted` names.
+    return dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + ".")
+
+
 class Source:
-    """Where a trial's values came from: the sweep file (and its node tree, for lines), the grid
-    axes (axis -> "grid" or "profiles.<p>.grid" or "--override grid") and the overrides
-    (dotted key -> the `--override` text), so that any key can be blamed on its true source.
+    """Where a trial's values came from, so that any key can be blamed on its true source: the
+    sweep file (and its node tree, for lines), the grid axes (axis -> "grid" or
+    "profiles.<p>.grid" or "--override grid") and the item of each axis this trial took
+    (`grid_index`), where the selected profile's keys are in the file ("profiles.<p>") and the
+    dotted keys it set (`profile_keys`), and the
+    overrides (dotted key -> the `--override` text).
     """
 
     def __init__(
@@ -169,23 +179,54 @@ class Source:
         prefix: str,
         grid_source: dict[str, str],
         overrides: dict[str, str] | None = None,
+        profile: str | None = None,
+        profile_keys: list[str] | tuple[str, ...] = (),
+        grid_index: dict[str, int] | None = None,
     ) -> None:
         self.path, self.node, self.prefix = path, node, prefix
         self.grid_source, self.overrides = grid_source, overrides or {}
+        self.profile, self.profile_keys = profile, list(profile_keys)
+        self.grid_index = grid_index or {}
+
+    def at(self, grid_index: dict[str, int]) -> Source:
+        """This source for the trial that took item `grid_index[axis]` of each grid axis."""
+        return Source(self.path, self.node, self.prefix, self.grid_source, self.overrides,
+                      self.profile, self.profile_keys, grid_index)  # fmt: skip
+
+    def blame(self, dotted: str, loc: tuple = ()) -> tuple[str, str, int | None]:
+        """(file or "--override KEY=VALUE", full dotted key, YAML line) of the value at the
+        trial-config key `dotted`; `loc`: the list indices below it, for an item's line."""
+        source = override_of(dotted, self.overrides)
+        if source is not None:
+            return f"--override {source}", dotted, None
+        # A value that came from the grid (or a profile's grid) is reported at its axis item.
+        for axis, where in self.grid_source.items():
+            if dotted == axis or dotted.startswith(axis + "."):
+                keys: list[str | int] = [*where.split("."), axis]
+                if axis in self.grid_index:
+                    keys.append(self.grid_index[axis])
+                return str(self.path), f"{where}.{axis}", line_of(self.node, keys)
+        if self.profile and any(_related(dotted, k) for k in self.profile_keys):
+            where = self.profile.split(".")
+        else:
+            where = self.prefix.split(".") if self.prefix else []
+        key = ".".join([*where, dotted]) if dotted else ".".join(where)
+        parts = [*where, *dotted.split(".")] if dotted else where
+        return str(self.path), key, line_of(self.node, [*parts, *loc])
 
     def error(self, key: str, problem: str) -> ConfigError:
         """The ConfigError of `problem` at the trial-config key `key` (e.g. "train.free_bits")."""
-        source = override_of(key, self.overrides)
-        if source is not None:
-            return ConfigError(f"--override {source}", key, problem)
-        where = self.grid_source.get(key)
-        full = f"{where}.{key}" if where else f"{self.prefix}.{key}"
-        return ConfigError(self.path, full, problem, line_of(self.node, full.split(".")))
+        file, full, line = self.blame(key)
+        return ConfigError(file, full, problem, line)
 
     def validation_error(
         self, e: pydantic.ValidationError, model: type[pydantic.BaseModel]
     ) -> ConfigError:
         """The ConfigError of a failed validation of `model` from this source."""
-        return validation_error(
-            e, model, self.path, self.node, self.prefix, self.grid_source, self.overrides
-        )
+        err = _first_error(e)
+        loc, tail = list(err["loc"]), []
+        while loc and isinstance(loc[-1], int):  # a list item: placed at the item's line
+            tail.insert(0, loc.pop())
+        parts = [str(p) for p in loc if not isinstance(p, int)]
+        file, key, line = self.blame(".".join(parts), tuple(tail))
+        return ConfigError(file, key, _describe(err, model), line)

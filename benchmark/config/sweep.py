@@ -128,18 +128,70 @@ def load_sweep(
     except pydantic.ValidationError as e:
         raise validation_error(e, SweepFile, path, node, "", {}) from None
 
+    if profile != "default" and profile not in sweep.profiles:
+        names = ["default", *sweep.profiles]
+        raise ConfigError(path, "--profile", f"unknown profile {profile!r}; allowed: "
+                          f"{', '.join(names)}{did_you_mean(profile, names)}")  # fmt: skip
+    axes, trials, res = _expand(sweep, path, node, profile, overrides, allow_large, check_files)
+    # Every other profile is checked too, so that a typo in `paper` shows on the laptop and not
+    # on the cluster: one trial per grid value (not their product), data files unchecked (a
+    # profile may name files that only its own machine has).
+    for other in ["default", *sweep.profiles]:
+        if other != profile:
+            _expand(sweep, path, node, other, (), True, False, every_point=False)
+    compare = sweep.compare.model_dump() if sweep.compare else None
+    return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res, compare)
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[str]:
+    # The dotted keys of the values a mapping sets: {train: {steps: 1}} -> ["train.steps"].
+    out = []
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        out += _leaves(v, key + ".") if isinstance(v, dict) and v else [key]
+    return out
+
+
+def _points(sizes: list[int], every_point: bool) -> list[tuple[int, ...]]:
+    # Item indices of each trial: the grid's product, or one trial per grid value.
+    if every_point:
+        return list(itertools.product(*(range(n) for n in sizes)))
+    points = [tuple(0 for _ in sizes)]
+    for a, n in enumerate(sizes):
+        points += [tuple(i if b == a else 0 for b in range(len(sizes))) for i in range(1, n)]
+    return points
+
+
+def _expand(
+    sweep: SweepFile,
+    path: Path,
+    node: Any,
+    profile: str,
+    overrides: list[str] | tuple[str, ...],
+    allow_large: bool,
+    check_files: bool,
+    every_point: bool = True,
+) -> tuple[list[str], list[Trial], Resources]:
+    """The grid axes, trials and resources of `profile` with `overrides`; every_point=False
+    validates one trial per grid value only (no trial limit, no duplicate check)."""
     base, grid, resources = sweep.base, dict(sweep.grid), sweep.resources.model_dump()
     grid_source = {axis: "grid" for axis in grid}
+    prof_keys: list[str] = []
+    res_keys: list[str] = []
     if profile != "default":
-        if profile not in sweep.profiles:
-            names = ["default", *sweep.profiles]
-            raise ConfigError(path, "--profile", f"unknown profile {profile!r}; allowed: "
-                              f"{', '.join(names)}{did_you_mean(profile, names)}")  # fmt: skip
         prof = dict(sweep.profiles[profile])
+        where = f"profiles.{profile}"
+        for part in ("grid", "resources"):
+            if not isinstance(prof.get(part) or {}, dict):
+                raise ConfigError(path, f"{where}.{part}", "must be a mapping of keys",
+                                  line_of(node, ["profiles", profile, part]))  # fmt: skip
         for axis, values in (prof.pop("grid", None) or {}).items():
             grid[axis] = values
-            grid_source[axis] = f"profiles.{profile}.grid"
-        resources.update(prof.pop("resources", None) or {})
+            grid_source[axis] = f"{where}.grid"
+        prof_res = prof.pop("resources", None) or {}
+        resources.update(prof_res)
+        res_keys = list(prof_res)
+        prof_keys = _leaves(prof)
         base = _deep_merge(base, prof)
     from_override: dict[str, str] = {}  # base key → the --override text that set it
     res_override: dict[str, str] = {}
@@ -176,37 +228,40 @@ def load_sweep(
     try:
         res = Resources.model_validate(resources)
     except pydantic.ValidationError as e:
-        raise validation_error(e, Resources, path, node, "resources", {}, res_override) from None
+        at = f"profiles.{profile}.resources" if res_keys else None
+        source = Source(path, node, "resources", {}, res_override, at, res_keys)
+        raise source.validation_error(e, Resources) from None
 
     n = 1
     for values in grid.values():
         n *= len(values)
-    if n > MAX_TRIALS and not allow_large:
+    if every_point and n > MAX_TRIALS and not allow_large:
         raise ConfigError(
             path, "grid", f"{n} trials is over the sanity limit of {MAX_TRIALS}; pass --yes to run"
         )
 
     trials = []
     axes = list(grid)
-    source = Source(path, node, "base", grid_source, from_override)
-    for index, values in enumerate(itertools.product(*grid.values())):
-        point = dict(zip(axes, values, strict=True))
+    at = f"profiles.{profile}" if profile != "default" else None
+    source = Source(path, node, "base", grid_source, from_override, at, prof_keys)
+    for index, items in enumerate(_points([len(v) for v in grid.values()], every_point)):
+        point = {axis: grid[axis][i] for axis, i in zip(axes, items, strict=True)}
         raw = copy.deepcopy(base)
         for axis, value in point.items():
             _set_path(raw, axis, value)
-        config = _validate_trial(raw, source, check_files)
+        config = _validate_trial(raw, source.at(dict(zip(axes, items, strict=True))), check_files)
         trials.append(Trial(index, config, point))
-    # A trial is identified by its config hash (MLflow runs, checkpoints, resume): two trials
-    # with one config would be one trial run twice.
-    first: dict[str, Trial] = {}
-    for t in trials:
-        other = first.setdefault(t.config.hash(), t)
-        if other is not t:
-            raise ConfigError(path, "grid", f"trials {other.index + 1} ({other.name}) and "
-                              f"{t.index + 1} ({t.name}) have the same config; allowed: distinct "
-                              "grid values")  # fmt: skip
-    compare = sweep.compare.model_dump() if sweep.compare else None
-    return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res, compare)
+    if every_point:
+        # A trial is identified by its config hash (MLflow runs, checkpoints, resume): two
+        # trials with one config would be one trial run twice.
+        first: dict[str, Trial] = {}
+        for t in trials:
+            other = first.setdefault(t.config.hash(), t)
+            if other is not t:
+                raise ConfigError(path, "grid", f"trials {other.index + 1} ({other.name}) and "
+                                  f"{t.index + 1} ({t.name}) have the same config; allowed: "
+                                  "distinct grid values")  # fmt: skip
+    return axes, trials, res
 
 
 def _validate_trial(raw: dict, source: Source, check_files: bool) -> TrialConfig:

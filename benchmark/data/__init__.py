@@ -67,7 +67,12 @@ def load_dataset(
     split the data cannot hold, or missing or unreadable files.
     """
     if name not in SPECS:
-        raise DataError(f"dataset.name: {name!r} is not allowed; allowed: {', '.join(SPECS)}")
+        from benchmark.config.errors import did_you_mean
+
+        raise DataError(
+            f"dataset.name: {name!r} is not allowed; allowed: {', '.join(SPECS)}"
+            + did_you_mean(name, list(SPECS))
+        )
     n_train = check_int("dataset.n_train", n_train, minimum=1, allow_none=True)
     n_test = check_int("dataset.n_test", n_test, minimum=1)
     split_seed = check_int("dataset.split_seed", split_seed, minimum=0)

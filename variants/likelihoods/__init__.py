@@ -28,7 +28,12 @@ def get(name: str) -> type[Likelihood]:
     try:
         return LIKELIHOODS[name]
     except KeyError:
-        raise KeyError(f"unknown likelihood {name!r}; allowed: {', '.join(LIKELIHOODS)}") from None
+        from benchmark.config.errors import did_you_mean
+
+        raise KeyError(
+            f"unknown likelihood {name!r}; allowed: {', '.join(LIKELIHOODS)}"
+            + did_you_mean(name, list(LIKELIHOODS))
+        ) from None
 
 
 def build(name: str = DEFAULT, params: dict[str, Any] | None = None) -> Likelihood:
