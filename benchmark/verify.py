@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME",
-        help="a trial name from runs.csv, e.g. 'beta=4.0,seed=1' (repeatable)",
+        help="a trial name from runs.csv, e.g. 'beta=4,seed=1' (repeatable)",
     )
     p.add_argument(
         "--first",
