@@ -7,13 +7,17 @@ holds the process id and a random token, so parallel writers (two drivers finish
 threads, trials sharing a cache) never rename each other's file away, and it keeps the
 destination's suffix, so writers that choose a format by suffix (matplotlib) still work.
 Remote filesystems (`benchmark.storage`) have their own move-or-copy logic.
+
+A folder of outputs (a report's images/ and figures/) is written file by file, then cleared of
+the files the current run did not write (`remove_stale`): it ends holding exactly that run's
+outputs, and a reader never sees a folder without them.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,3 +53,23 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def remove_stale(folder: str | Path, keep: Iterable[str | Path]) -> list[Path]:
+    """Delete the files directly in `folder` that are not in `keep`; returns those deleted.
+
+    Call it after writing the new files: a folder of outputs then holds only the current run's
+    (a grid point dropped since the last run leaves no image behind). Hidden files (other
+    writers' temporaries, see `atomic_path`) and subfolders are left alone; a missing `folder`
+    deletes nothing.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    wanted = {Path(p).resolve() for p in keep}
+    gone = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.name.startswith(".") and path.resolve() not in wanted:
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone

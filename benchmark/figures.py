@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.atomic import atomic_path
+from benchmark.atomic import atomic_path, write_text_atomic
 from benchmark.metric_names import to_mlflow
 
 FORMATS = (".png", ".pdf")
@@ -165,10 +165,11 @@ def traversals(client, runs: pd.DataFrame, out: Path) -> list[Path]:
     if _download(client, pick["run_id"], "traversals.png", dest) is None:
         return []
     upscale(dest)
-    (out / "traversals.txt").write_text(
+    write_text_atomic(
+        out / "traversals.txt",
         f"Latent traversals of trial {pick['trial']} (the best by {by}): row j varies latent j "
         "over ±3σ (its posterior std) around the posterior mean of the first test image; the "
-        "other latents stay at that mean.\n"
+        "other latents stay at that mean.\n",
     )
     return [dest, out / "traversals.txt"]
 

@@ -26,13 +26,13 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
-from benchmark.atomic import atomic_path, write_text_atomic
+from benchmark.atomic import atomic_path, remove_stale, write_text_atomic
 from benchmark.config import ConfigError, load_sweep
 from benchmark.metric_names import from_mlflow
 from benchmark.metrics import registry as metric_registry
 from benchmark.paths import RESULTS
 from benchmark.stats import Summary, mark_best, summarize
-from benchmark.tracking import TAG, default_tracking_uri
+from benchmark.tracking import TAG, default_tracking_uri, missing_store
 
 # Columns of the run itself, after the metrics' columns (which come from the metric registry).
 RUN_COLUMNS: dict[str, tuple[str, str]] = {
@@ -130,8 +130,14 @@ def _parse(value: str):
 def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) -> SweepRuns:
     """The runs of one sweep: the latest sweep run of `experiment`, or `parent_id`.
 
-    Raises ReportError when the experiment, the sweep run or its trial runs do not exist.
+    Raises ReportError when the store (creating nothing), the experiment, the sweep run or its
+    trial runs do not exist.
     """
+    absent = missing_store(tracking_uri)
+    if absent is not None:
+        raise ReportError(f"no MLflow store at {absent}: it is made by running the sweep "
+                          f"(python -m benchmark.run ...); the committed tables and figures are "
+                          f"in results/{experiment}/")  # fmt: skip
     client = MlflowClient(tracking_uri=tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -369,7 +375,8 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
     ) if "variant" in runs.columns else _notes(runs, "kl_warmup")  # fmt: skip
     status = runs["status"].value_counts()
     return [
-        ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"),
+        ("Sweep", f"`{p.get('sweep_file', '?')}`, profile `{p.get('profile', '?')}`"
+                  + _overrides(p)),
         ("Dataset", f"{datasets} (fingerprint {prints})"),
         ("Model", ", ".join(constant) + f"; {train}"),
         ("Likelihood", (_notes(runs, "decoder_likelihood")
@@ -389,6 +396,11 @@ def _provenance(sr: SweepRuns) -> list[tuple[str, str]]:
         ("Numerics", _numerics(p)),
         ("MLflow", f"sweep run {p['run_id']}"),
     ]  # fmt: skip
+
+
+def _overrides(parent: dict[str, str]) -> str:
+    overrides = json.loads(parent.get("overrides") or "[]")
+    return ", overrides " + " ".join(f"`{o}`" for o in overrides) if overrides else ""
 
 
 def _cached(runs: pd.DataFrame) -> str:
@@ -509,7 +521,8 @@ def to_latex(sr: SweepRuns, agg: pd.DataFrame) -> str:
         *extra,
         prov.get("KL warm-up not over") and f"KL warm-up not over: {prov['KL warm-up not over']}",
         "Mean ± std [95% Student-t interval] over seeds; best in bold, † tied with the best",
-        f"Profile {sr.parent.get('profile')}; {prov['Machine']}; {prov['Date']}; commit "
+        f"Profile {sr.parent.get('profile')}{_overrides(sr.parent).replace('`', '')}; "
+        f"{prov['Machine']}; {prov['Date']}; commit "
         f"{prov['Commit']}",
     ]
     caption = ". ".join(_tex_escape(x) for x in parts if x) + "."
@@ -577,7 +590,8 @@ def figure(sr: SweepRuns, path: Path) -> None:
         ax.grid(alpha=0.3)
     n_seeds = df.groupby(keys).size().max() if keys else len(df)
     fig.suptitle(
-        f"{sr.parent.get('sweep')} ({sr.parent.get('profile')}): mean ± sd over ≤{n_seeds} seeds,"
+        f"{sr.parent.get('sweep')} ({sr.parent.get('profile')}"
+        f"{_overrides(sr.parent).replace('`', '')}): mean ± sd over ≤{n_seeds} seeds,"
         f" commit {sr.parent.get('commit')}",
         fontsize=9,
     )
@@ -587,7 +601,10 @@ def figure(sr: SweepRuns, path: Path) -> None:
 
 
 def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, Path]:
-    """The sample and reconstruction grids of the first finished seed of each grid point."""
+    """The sample and reconstruction grids of the first finished seed of each grid point.
+
+    Returns {"images/<name>": path}; files of `out_dir` it did not write are left for the
+    caller (`build_report` removes them)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = MlflowClient(tracking_uri=tracking_uri)
     keys = [a for a in sr.axes if a != "seed"]
@@ -603,7 +620,8 @@ def export_images(tracking_uri: str, sr: SweepRuns, out_dir: Path) -> dict[str, 
             name = f"{label}_seed-{seed}_{kind}.png"
             with tempfile.TemporaryDirectory() as tmp:
                 got = Path(client.download_artifacts(run["run_id"], f"{kind}.png", tmp))
-                shutil.copyfile(got, out_dir / name)
+                with atomic_path(out_dir / name) as dest:
+                    shutil.copyfile(got, dest)
             paths[f"images/{name}"] = out_dir / name
     return paths
 
@@ -636,12 +654,15 @@ def build_report(
         with atomic_path(paths["figure.png"]) as tmp_fig:
             figure(sr, tmp_fig)
     if only != "tables":
-        paths.update(export_images(tracking_uri, sr, out / "images"))
+        images = export_images(tracking_uri, sr, out / "images")
+        paths.update(images)
+        remove_stale(out / "images", images.values())  # e.g. a β the sweep no longer has
         from benchmark.figures import paper_figures
 
         client = MlflowClient(tracking_uri=tracking_uri)
-        for p in paper_figures(client, sr.runs, sr.axes, out):
-            paths[f"figures/{p.name}"] = p
+        figures = paper_figures(client, sr.runs, sr.axes, out)
+        paths.update({f"figures/{p.name}": p for p in figures})
+        remove_stale(out / "figures", figures)
     if only == "figures":
         return paths
     agg = aggregate(sr)
@@ -665,8 +686,10 @@ def write_index(results: Path) -> Path:
         state = "**STALE** (regeneration pending)" if record.get("stale") else "current"
         lines.append(f"## {folder.name}")
         lines.append("")
+        flags = "".join(f", --override {o}" for o in record.get("overrides", []))
         lines.append(f"- status: {state}; commit {record.get('commit', '?')}, profile "
-                     f"{record.get('profile', '?')}, {record.get('minutes', '?')} min")  # fmt: skip
+                     f"{record.get('profile', '?')}, {record.get('minutes', '?')} min"
+                     f"{flags}")  # fmt: skip
         tables = [n for n in ("table.md", "table.tex", "table.csv", "runs.csv", "compare.md")
                   if (folder / n).is_file()]  # fmt: skip
         lines.append("- tables: " + ", ".join(f"[{n}]({folder.name}/{n})" for n in tables))
@@ -685,7 +708,8 @@ def write_index(results: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmark.report`: rebuild a sweep's tables and figures from MLflow.
 
-    Exit codes: 0 written; 2 a bad sweep file or no runs to report (one line).
+    Exit codes: 0 written; 2 a bad sweep file, no store or no runs to report (one line; a
+    missing store is not created).
     """
     parser = argparse.ArgumentParser(
         prog="python -m benchmark.report",
@@ -693,6 +717,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("sweep", help="the sweep file, e.g. sweeps/beta_tradeoff.yaml")
     parser.add_argument("--profile", default="default", help="the profile the sweep ran with")
+    parser.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE",
+        help="the --override flags the sweep ran with (they name its folder and experiment)",
+    )  # fmt: skip
     parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument("--tracking-uri", help="default: sqlite:///<results-dir>/mlflow.db")
     parser.add_argument("--run-id", help="a specific sweep (parent) run; default: the latest")
@@ -700,11 +728,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         # The data files may have moved since the sweep ran: the report reads MLflow alone.
-        sweep = load_sweep(args.sweep, args.profile, check_files=False)
+        sweep = load_sweep(args.sweep, args.profile, args.override, check_files=False)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     uri = args.tracking_uri or default_tracking_uri(args.results_dir)
+    absent = missing_store(uri)
+    if absent is not None:  # checked here to name the command that makes it
+        flags = "".join(f" --override {o}" for o in sweep.overrides)
+        flags += f" --profile {sweep.profile}" if sweep.profile != "default" else ""
+        print(f"error: no MLflow store at {absent}: it is made by running the sweep (python -m "
+              f"benchmark.run {args.sweep}{flags}); the committed tables and figures are in "
+              f"results/{sweep.results_name}/", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         paths = build_report(
             uri,

@@ -2,7 +2,7 @@
 
 Validates the sweep file (exit 2 with one line on any mistake, before Ray starts), creates the
 MLflow store, experiment and sweep run, runs every trial as a Ray Tune trial, then writes the
-tables and figure to results/<sweep>/.
+tables and figure to results/<sweep>/ (results/<sweep>+<hash of the overrides>/ with --override).
 
 Exit status: 0 when the sweep ran (even if some trials diverged or failed: they are reported
 as such); 1 with --strict when any trial did not finish; 2 for bad input; 130 on Ctrl-C.
@@ -230,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"sweep {sweep.name} (profile {sweep.profile}): {len(sweep.trials)} trials over "
           f"{', '.join(sweep.axes) or 'no axes'}")  # fmt: skip
+    if sweep.overrides:
+        # Overrides make another sweep: its outputs never replace the sweep file's own.
+        print(f"with {len(sweep.overrides)} overrides: tables and figures go to "
+              f"{Path(args.results_dir) / sweep.results_name}/ (MLflow experiment "
+              f"{sweep.results_name}); benchmark.report finds them with the same --override "
+              "flags")  # fmt: skip
     from benchmark.plan import big_sweep_warning, dry_run_text
 
     problem = check_address(args.address)
@@ -435,7 +441,8 @@ def _run(sweep, args: argparse.Namespace) -> int:
     out_dir = results / sweep.results_name
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"sweep_run_id": parent, "tracking_uri": uri, "profile": sweep.profile,
-              "sweep_file": sweep.file, "commit": info["commit"], "trials": counts,
+              "sweep_file": sweep.file, "overrides": list(sweep.overrides),
+              "commit": info["commit"], "trials": counts,
               "minutes": round((time.monotonic() - t0) / 60, 1),
               # The pinned numerics this code produced the results with (the drift guard).
               "numerics": sweep_numerics(t.config for t in sweep.trials)}  # fmt: skip

@@ -73,6 +73,22 @@ def default_tracking_uri(results_dir: str | Path) -> str:
     return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
 
 
+def missing_store(uri: str) -> Path | None:
+    """The file or folder of a local store at `uri` when it does not exist, else None.
+
+    Readers check this first: opening a local store with MLflow creates it, and a reader that
+    finds nothing must leave nothing behind (an empty mlflow.db looks like a store)."""
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+    elif uri.startswith("file:"):
+        path = Path(unquote(urlparse(uri).path))
+    else:
+        return None
+    return None if path.exists() else path
+
+
 def is_local_store(uri: str) -> bool:
     """Whether `uri` is a local store (SQLite or a file: folder): only the driver writes it."""
     return uri.startswith("sqlite:") or uri.startswith("file:")
@@ -233,6 +249,8 @@ class Tracker:
             f"{TAG}axes": ",".join(sweep.axes),
             f"{TAG}n_trials": str(len(sweep.trials)),
             f"{TAG}status": "running",
+            # the report's Sweep line names them: its folder alone (`<sweep>+<hash>`) does not
+            f"{TAG}overrides": json.dumps(list(overrides)),
             "mlflow.note.content": sweep.description,
             **{f"{TAG}{k}": v for k, v in manifest.items()},
         }

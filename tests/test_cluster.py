@@ -36,6 +36,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from benchmark.config import overrides_hash
 from benchmark.metric_names import to_mlflow
 from tests.conftest import REPO
 
@@ -366,7 +367,9 @@ def _check_server(
 
     results = {d.name: _result(d) for d in store.glob("*/trials/*")}
     client = MlflowClient(tracking_uri=tracking)
-    exp = client.get_experiment_by_name("smoke")
+    # the experiment of the sweep as run with the driver's overrides (Sweep.results_name)
+    overrides = ["grid.seed=[0,1]", f"train.steps={STEPS}", "train.log_every=100"]
+    exp = client.get_experiment_by_name(f"smoke+{overrides_hash(overrides)}")
     assert exp.artifact_location.startswith("mlflow-artifacts:"), exp.artifact_location
     runs = client.search_runs([exp.experiment_id], max_results=100)
     trial_runs = [r for r in runs if r.data.tags.get("vaebench.role") == "trial"]

@@ -158,10 +158,12 @@ def test_a_failed_trials_reason_is_the_real_exceptions_first_line(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0/1 finished (1 failed)" in out.stdout, out.stdout + out.stderr
     want = "ValidationError: cwd: this plugin only imports in the user's directory"
-    (run,) = _trial_runs(tmp_path / "results", "smoke")
+    # a run with overrides has a folder and experiment of its own (Sweep.results_name)
+    name = load_sweep(REPO / "sweeps/smoke.yaml", overrides=["grid.beta=[1]", "train.steps=5"])
+    (run,) = _trial_runs(tmp_path / "results", name.results_name)
     assert run.data.tags["vaebench.reason"] == want
     assert want in out.stdout  # the console's line for the trial
-    csv = pd.read_csv(tmp_path / "results" / "smoke" / "runs.csv")
+    csv = pd.read_csv(tmp_path / "results" / name.results_name / "runs.csv")
     assert list(csv["reason"]) == [want]
     assert "pydantic.dev" not in out.stdout + csv.to_csv()
 
@@ -332,11 +334,12 @@ def test_rerun_with_a_truncated_checkpoint_resumes_the_same_sweep_run(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"resuming the interrupted sweep run {parent}" in out.stdout
     assert "2/2 finished" in out.stdout, out.stdout + out.stderr
-    (sweep_run,) = _sweep_runs(results, "smoke")
+    (sweep_run,) = _sweep_runs(results, sweep.results_name)
     assert sweep_run.info.run_id == parent
     assert sweep_run.data.tags["vaebench.status"] == "finished"
     assert list(state.glob("state.pt.corrupt-*"))
-    runs = {r.data.tags["vaebench.trial_hash"]: r for r in _trial_runs(results, "smoke")}
+    runs = {r.data.tags["vaebench.trial_hash"]: r
+            for r in _trial_runs(results, sweep.results_name)}  # fmt: skip
     assert "set aside" in runs[first.config.hash()].data.tags["vaebench.note.checkpoint"]
 
 
@@ -365,10 +368,11 @@ def test_two_drivers_started_together_on_a_new_store_both_finish(tmp_path):
     for p, out in zip(procs, outs, strict=True):
         assert p.returncode == 0, out
         assert "1/1 finished" in out, out
-    sweeps = _sweep_runs(results, "smoke")
+    name = load_sweep(REPO / "sweeps/smoke.yaml", overrides=args[-5::2]).results_name
+    sweeps = _sweep_runs(results, name)
     assert len(sweeps) == 2  # each driver ran its own sweep run; neither resumed the other's
     assert {s.data.tags["vaebench.status"] for s in sweeps} == {"finished"}
-    assert len(_trial_runs(results, "smoke")) == 2
+    assert len(_trial_runs(results, name)) == 2
 
 
 # --- also: training that ends inside its KL warm-up -----------------------------------------------

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmark.config import overrides_hash
 from tests.conftest import REPO, run_cli
 
 # MLflow names carry units (benchmark.metric_names); n_params is a param, not a metric.
@@ -120,6 +121,12 @@ def test_smoke_sweep_writes_tables_and_report_rebuilds_them(smoke):
                       for kind in ("reconstructions", "samples")]  # fmt: skip
 
 
+def _results_name(args: list[str]) -> str:
+    """The folder and experiment of a smoke run with these CLI args (`Sweep.results_name`)."""
+    overrides = [args[i + 1] for i, a in enumerate(args) if a == "--override"]
+    return f"smoke+{overrides_hash(overrides)}" if overrides else "smoke"
+
+
 def test_a_diverging_trial_does_not_take_the_sweep_down(tmp_path):
     results = tmp_path / "results"
     env_path = os.environ.get("PYTHONPATH", "")
@@ -134,7 +141,8 @@ def test_a_diverging_trial_does_not_take_the_sweep_down(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr  # --strict: not every trial finished
     assert "1/2 finished (1 finished, 1 diverged)" in out.stdout
     client = _client(results)
-    exp = client.get_experiment_by_name("smoke")
+    name = _results_name(args)  # a run with overrides has a folder of its own
+    exp = client.get_experiment_by_name(name)
     trials = {
         r.data.params["variant"]: r
         for r in client.search_runs([exp.experiment_id])
@@ -147,9 +155,9 @@ def test_a_diverging_trial_does_not_take_the_sweep_down(tmp_path):
     assert "nan" in bad.data.tags["vaebench.reason"]
     assert "mse_per_pixel" not in bad.data.metrics
     assert trials["beta_vae"].data.tags["vaebench.status"] == "finished"
-    table = (results / "smoke" / "table.md").read_text()
+    table = (results / name / "table.md").read_text()
     assert "1 diverged" in table
-    runs = pd.read_csv(results / "smoke" / "runs.csv")
+    runs = pd.read_csv(results / name / "runs.csv")
     assert sorted(runs["status"]) == ["diverged", "finished"]
 
 
@@ -177,7 +185,7 @@ def test_eight_concurrent_trials_on_the_embedded_store_lose_nothing(tmp_path):
     assert "8/8 finished" in out.stdout
     assert "database is locked" not in out.stdout + out.stderr
     client = _client(results)
-    exp = client.get_experiment_by_name("smoke")
+    exp = client.get_experiment_by_name(_results_name(args))
     trials = [r for r in client.search_runs([exp.experiment_id])
               if r.data.tags.get("vaebench.role") == "trial"]  # fmt: skip
     assert len(trials) == 8

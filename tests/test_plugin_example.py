@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.config import overrides_hash
 from tests.conftest import REPO, run_cli
 
 EXAMPLE = REPO / "examples" / "plugin_variant"
@@ -67,12 +68,14 @@ def test_candidate_against_cached_baseline_trains_only_the_candidate(installed, 
     assert out.returncode == 0, out.stdout + out.stderr
     assert "cache: 3 trials" in out.stdout
     assert _trainings(results) == 6  # the 3 β-TCVAE trials only
-    md = (results / "compare_btcvae" / "compare.md").read_text()
+    # the folder of the sweep as run with TINY's overrides (Sweep.results_name)
+    folder = results / f"compare_btcvae+{overrides_hash(TINY[1:-2:2])}"
+    md = (folder / "compare.md").read_text()
     assert "## vs beta_vae" in md and "paired t" in md and "p (Holm)" in md
     assert "Summary:" in md
     for name in ("compare.csv", "compare.tex", "compare.png", "compare.pdf", "table.md"):
-        assert (results / "compare_btcvae" / name).is_file(), name
-    assert "beta_tcvae" in (results / "compare_btcvae" / "table.md").read_text()
+        assert (folder / name).is_file(), name
+    assert "beta_tcvae" in (folder / "table.md").read_text()
 
     again = run_cli("benchmark.compare", SWEEP, *common)
     assert again.returncode == 0, again.stdout + again.stderr

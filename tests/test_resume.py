@@ -16,7 +16,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from benchmark.checkpoint import load_checkpoint, save_checkpoint
-from benchmark.config import load_sweep
+from benchmark.config import load_sweep, overrides_hash
 from benchmark.trial import run_trial
 from tests.conftest import REPO, run_cli
 
@@ -246,7 +246,8 @@ def test_a_dead_worker_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
     assert "error, retrying" in out.stdout and "1/1 finished" in out.stdout
     # Died after step 120: the retry started from the checkpoint at step 100, not from 0.
     assert list(_attempts(results).values()) == [[0, 100]]
-    trials = [r for r in _runs_of(results, "smoke") if r.data.tags["vaebench.role"] == "trial"]
+    name = "smoke+" + overrides_hash(["variant=dies_once_vae", "grid.beta=[2]", "train.steps=200"])
+    trials = [r for r in _runs_of(results, name) if r.data.tags["vaebench.role"] == "trial"]
     assert len(trials) == 1 and trials[0].data.tags["vaebench.status"] == "finished"
     assert trials[0].data.metrics["resumed_from_step"] == 100
 

@@ -33,7 +33,14 @@ from benchmark.config.schema import (
     _warned_renames,
 )
 from benchmark.config.source import parse_override
-from benchmark.config.sweep import MAX_TRIALS, NAMED_CHOICES, Sweep, Trial, load_sweep
+from benchmark.config.sweep import (
+    MAX_TRIALS,
+    NAMED_CHOICES,
+    Sweep,
+    Trial,
+    load_sweep,
+    overrides_hash,
+)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -54,6 +61,7 @@ __all__ = [
     "_warned_renames",
     "did_you_mean",
     "load_sweep",
+    "overrides_hash",
     "parse_override",
 ]
 

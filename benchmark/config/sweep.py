@@ -18,7 +18,9 @@ line at its source (`benchmark.config.source`), raised before anything starts.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from benchmark.config.errors import ConfigError, did_you_mean
 from benchmark.config.schema import Resources, SweepFile, TrialConfig
 from benchmark.config.source import Source, line_of, parse_override, read_yaml, validation_error
 
-__all__ = ["MAX_TRIALS", "NAMED_CHOICES", "Sweep", "Trial", "load_sweep"]
+__all__ = ["MAX_TRIALS", "NAMED_CHOICES", "Sweep", "Trial", "load_sweep", "overrides_hash"]
 
 MAX_TRIALS = 500  # larger grids need --yes: a typo such as seed: [0..1000] should not run all night
 
@@ -68,11 +70,36 @@ class Sweep:
     trials: list[Trial]
     resources: Resources
     compare: dict[str, Any] | None = None  # the `compare:` block (benchmark.compare)
+    overrides: tuple[str, ...] = ()  # the `--override` texts, as given
 
     @property
     def results_name(self) -> str:
-        """The name of its results folder: the sweep's, with `-<profile>` unless default."""
-        return self.name if self.profile == "default" else f"{self.name}-{self.profile}"
+        """The name of its results folder and MLflow experiment: the sweep's, with `-<profile>`
+        unless default, and `+<hash>` of its overrides when it has any (`smoke+3f2a9c1e`), so
+        a run with overrides never replaces the outputs of the sweep as written."""
+        name = self.name if self.profile == "default" else f"{self.name}-{self.profile}"
+        return f"{name}+{overrides_hash(self.overrides)}" if self.overrides else name
+
+
+def overrides_hash(overrides: list[str] | tuple[str, ...]) -> str:
+    """8 hex digits naming a set of `--override`s by what they set, not how they are spelled.
+
+    Values are compared parsed (`grid.beta=[ 2 ]` is `grid.beta=2`); the order is ignored
+    unless two overrides touch the same key or one's key lies under the other's
+    (`likelihood=...` and `likelihood.sigma=...`), where the later one wins. Raises
+    `ConfigError` for an override that is not `key=value`.
+    """
+    parsed = []
+    for text in overrides:
+        key, value = parse_override(text)
+        if key.startswith("grid.") and not isinstance(value, list):
+            value = [value]  # load_sweep reads a scalar grid value as a one-value axis
+        parsed.append((key, json.dumps(value, sort_keys=True, default=str)))
+    keys = [k.removeprefix("grid.") for k, _ in parsed]
+    overlap = any(a == b or b.startswith(f"{a}.") for i, a in enumerate(keys)
+                  for j, b in enumerate(keys) if i != j)  # fmt: skip
+    blob = json.dumps(parsed if overlap else sorted(parsed))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
 # Keys whose value is a name or a mapping {name: ..., <param>: ...}: setting one of their
@@ -140,7 +167,8 @@ def load_sweep(
         if other != profile:
             _expand(sweep, path, node, other, (), True, False, every_point=False)
     compare = sweep.compare.model_dump() if sweep.compare else None
-    return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res, compare)
+    return Sweep(sweep.name, str(path), profile, sweep.description, axes, trials, res, compare,
+                 tuple(overrides))  # fmt: skip
 
 
 def _leaves(tree: dict, prefix: str = "") -> list[str]:
