@@ -209,8 +209,20 @@ def _requested(runs: pd.DataFrame) -> set[str]:
     the trials' status, even when no trial produced a number for them."""
     if "eval_metrics" not in runs.columns:
         return set()
-    names = {m for text in runs["eval_metrics"].dropna() for m in str(text).split(",")}
-    return names & {c for c in _declared_columns()}
+    names = {m for text in runs["eval_metrics"].dropna() for m in str(text).split(",") if m}
+    out = set()
+    for name in names:
+        try:
+            metric = metric_registry.get(name)
+        except KeyError:  # a plugin metric not registered in this process
+            continue
+        out.update(c.key for c in metric.columns)
+    return out
+
+
+def _is_requested(column: str, requested: set[str]) -> bool:
+    """Whether `column` (e.g. fd_dsprites) belongs to a metric some trial asked for."""
+    return any(metric_registry.Column(key, "", "").matches(column) for key in requested)
 
 
 def aggregate(sr: SweepRuns) -> pd.DataFrame:
@@ -292,8 +304,11 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
     metrics = [
         m for m in metric_columns([*sr.runs.columns, *_declared_columns()])
         if (f"{m}_mean" in agg.columns and agg[f"{m}_mean"].notna().any())
-        or f"note.{m}" in sr.runs.columns or m in requested
-        or (f"{m}_na" in agg.columns and (agg[f"{m}_na"].fillna("") != "").any())
+        # n/a columns only for metrics a trial asked for: a VQ-VAE notes every continuous-latent
+        # metric as not applicable, asked for or not
+        or (_is_requested(m, requested) and (
+            f"note.{m}" in sr.runs.columns or m in requested
+            or (f"{m}_na" in agg.columns and (agg[f"{m}_na"].fillna("") != "").any())))
     ]  # fmt: skip
     n = _fid_samples(sr.runs)
     header = [HEADERS.get(k, k) for k in keys] + [
