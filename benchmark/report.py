@@ -204,11 +204,11 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) and abs(value) < NOT_A_VALUE else math.nan
 
 
-def _requested(runs: pd.DataFrame) -> set[str]:
+def _requested(runs: pd.DataFrame) -> set[str] | None:
     """The table metrics some trial asked for (eval.metrics): their columns stay, as n/a or as
     the trials' status, even when no trial produced a number for them."""
     if "eval_metrics" not in runs.columns:
-        return set()
+        return None  # not recorded: every metric with a note may have been asked for
     names = {m for text in runs["eval_metrics"].dropna() for m in str(text).split(",") if m}
     out = set()
     for name in names:
@@ -220,8 +220,11 @@ def _requested(runs: pd.DataFrame) -> set[str]:
     return out
 
 
-def _is_requested(column: str, requested: set[str]) -> bool:
-    """Whether `column` (e.g. fd_dsprites) belongs to a metric some trial asked for."""
+def _is_requested(column: str, requested: set[str] | None) -> bool:
+    """Whether `column` (e.g. fd_dsprites) belongs to a metric some trial asked for (None:
+    unknown, so any)."""
+    if requested is None:
+        return True
     return any(metric_registry.Column(key, "", "").matches(column) for key in requested)
 
 
@@ -307,7 +310,7 @@ def _table_rows(sr: SweepRuns, agg: pd.DataFrame) -> tuple[list[str], list[list[
         # n/a columns only for metrics a trial asked for: a VQ-VAE notes every continuous-latent
         # metric as not applicable, asked for or not
         or (_is_requested(m, requested) and (
-            f"note.{m}" in sr.runs.columns or m in requested
+            f"note.{m}" in sr.runs.columns or m in (requested or ())
             or (f"{m}_na" in agg.columns and (agg[f"{m}_na"].fillna("") != "").any())))
     ]  # fmt: skip
     n = _fid_samples(sr.runs)

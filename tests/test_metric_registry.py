@@ -232,3 +232,15 @@ def _table(runs: pd.DataFrame) -> str:
     parent = {"sweep": "t", "run_id": "p", "description": "d", "profile": "default"}
     sr = SweepRuns(parent, runs, ["seed"])
     return to_markdown(sr, aggregate(sr))
+
+
+def test_a_metric_nobody_asked_for_gets_no_na_column():
+    # a VQ-VAE notes every continuous-latent metric as not applicable, asked for or not
+    result = {"status": "finished", "mse": 0.01, "dataset": "d", "dataset_fingerprint": "f",
+              "notes": {"sap": "not applicable: discrete latents",
+                        "mig": "not applicable: discrete latents"}}  # fmt: skip
+    runs = _runs([result], "vqvae")
+    runs["eval_metrics"] = "mse,mig"
+    table = _table(runs)
+    header = next(line for line in table.splitlines() if line.startswith("| MSE"))
+    assert "MIG" in header and "SAP" not in header
