@@ -26,3 +26,9 @@ class ConfigError(Exception):
         self.file, self.key, self.problem, self.line = str(file), key, problem, line
         where = f"{file}:{line}" if line else f"{file}"
         super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+
+
+def unknown_name(kind: str, word: object, choices: list[str] | tuple[str, ...]) -> str:
+    """ "unknown <kind> 'x'; allowed: a, b; did you mean 'y'?" — the one wording of the
+    validation message for a name that is not registered."""
+    return f"unknown {kind} {word!r}; allowed: {', '.join(choices)}{did_you_mean(word, choices)}"

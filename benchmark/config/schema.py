@@ -19,7 +19,7 @@ import pydantic
 
 import variants
 import variants.likelihoods
-from benchmark.config.errors import did_you_mean
+from benchmark.config.errors import did_you_mean, unknown_name
 from benchmark.data import SPECS, DatasetSpec
 from benchmark.metrics import registry as metric_registry
 from benchmark.paths import absolute
@@ -72,9 +72,7 @@ class DatasetConfig(_Strict):
     @classmethod
     def _known_name(cls, v: str) -> str:
         if v not in SPECS:
-            raise ValueError(
-                f"unknown dataset {v!r}; allowed: {', '.join(SPECS)}{did_you_mean(v, list(SPECS))}"
-            )
+            raise ValueError(unknown_name("dataset", v, list(SPECS)))
         return v
 
     @pydantic.field_validator("path", "data_root")
@@ -287,8 +285,7 @@ class LikelihoodChoice(pydantic.BaseModel):
     def _known(self) -> LikelihoodChoice:
         names = list(variants.likelihoods.LIKELIHOODS)
         if self.name not in names:
-            raise ValueError(f"unknown likelihood {self.name!r}; allowed: {', '.join(names)}"
-                             + did_you_mean(self.name, names))  # fmt: skip
+            raise ValueError(unknown_name("likelihood", self.name, names))
         config_cls = variants.likelihoods.get(self.name).Config
         try:
             config_cls.model_validate(self.params)
@@ -368,19 +365,14 @@ class TrialConfig(_Strict):
     def _known_variant(cls, v: str) -> str:
         names = variants.names()
         if v not in names:
-            raise ValueError(
-                f"unknown variant {v!r}; allowed: {', '.join(names)}{did_you_mean(v, names)}"
-            )
+            raise ValueError(unknown_name("variant", v, names))
         return v
 
     @pydantic.field_validator("architecture")
     @classmethod
     def _known_architecture(cls, v: str) -> str:
         if v not in ARCHITECTURE_CHECKS:
-            raise ValueError(
-                f"unknown architecture {v!r}; allowed: {', '.join(ARCHITECTURE_CHECKS)}"
-                + did_you_mean(v, list(ARCHITECTURE_CHECKS))
-            )
+            raise ValueError(unknown_name("architecture", v, list(ARCHITECTURE_CHECKS)))
         return v
 
     def variant_config(self) -> VariantConfig:
