@@ -57,3 +57,12 @@ def test_a_metrics_points_are_its_sizes_at_the_test_settings():
     fd = registry.get("fd")
     cfg = EvalConfig(metrics=["fd"], fid_samples=300)
     assert points(fd, fd.params_of(cfg), cfg) == 300
+
+
+def test_a_timed_round_is_raised_to_its_minimum_length():
+    from benchmark.perf.train_throughput import steps_for
+
+    assert steps_for(0.01, 10, 0.25) == 25  # 10 steps of 10 ms: too short, raised to 0.25 s
+    assert steps_for(0.1, 10, 0.25) == 10  # already 1 s: kept
+    assert steps_for(0.0, 10, 0.25) == 10  # an unmeasurable warm-up never divides by zero
+    assert steps_for(float("nan"), 7, 1.0) == 7

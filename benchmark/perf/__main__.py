@@ -44,12 +44,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="short timings (finishes in under 5 minutes); same table")  # fmt: skip
     p.add_argument("--repeats", type=int, default=None,
                    help="interleaved timing rounds per loop; medians are reported "
-                   "(default: 3 with --quick, else 5)")  # fmt: skip
+                   "(default: 5)")  # fmt: skip
     p.add_argument(
         "--steps",
         type=int,
         default=None,
-        help="timed training steps per round (default: 10 with --quick, else 50)",
+        help="timed training steps per round, at least (default: 3 with --quick, else 50; "
+        "raised so that a round lasts 0.3 s with --quick, else 1 s)",
     )
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 = what each trial of a local sweep gets)")  # fmt: skip
@@ -68,8 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(RESULTS / "perf"),
                    help="folder for perf.md and perf.csv")  # fmt: skip
     args = p.parse_args(argv)
-    args.repeats = args.repeats or (3 if args.quick else 5)
-    args.steps = args.steps or (10 if args.quick else 50)
+    args.repeats = args.repeats or 5
+    args.min_round_seconds = 0.3 if args.quick else 1.0
+    args.steps = args.steps or (3 if args.quick else 50)
     if args.sweep_trials is None:
         args.sweep_trials = 4 if args.quick else 8
     for key in ("repeats", "steps", "threads"):
@@ -107,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     md = io.StringIO()
     md.write("# vaebench performance\n\n")
     md.write("".join(f"- {k}: {v}\n" for k, v in head.items()))
-    md.write(f"- quick: {args.quick}; {args.repeats} interleaved rounds x {args.steps} steps\n\n")
+    md.write(
+        f"- quick: {args.quick}; {args.repeats} interleaved rounds of at least {args.steps} "
+        f"steps and {args.min_round_seconds} s each\n\n"
+    )
 
     peak = {"fp32": matmul_peak(torch.float32, dev), "bf16": matmul_peak(torch.bfloat16, dev)}
     for k, v in peak.items():
@@ -119,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- training throughput, every variant x architecture ---------------------------------
     batch = 64
-    x, y, classes = _data(dev, max(batch * (args.steps + 1), 1024))
+    # Enough images that most rounds (raised to their minimum length) see each image once.
+    x, y, classes = _data(dev, max(batch * (args.steps + 1), 8192))
     shape = tuple(x.shape[1:])
     header = (f"{'variant':<13}{'arch':<8}{'params':>9}{'MFLOP/img':>10}{'ours img/s':>11}"
               f"{'bare img/s':>11}{'ratio':>7}{'GFLOP/s':>9}{'% fp32 pk':>10}")  # fmt: skip
@@ -138,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             model = model.to(dev)
             yy = y if model.needs_labels else None
-            r = measure_pair(model, x, yy, steps=args.steps, repeats=args.repeats, batch=batch)
+            r = measure_pair(model, x, yy, steps=args.steps, repeats=args.repeats, batch=batch,
+                             min_seconds=args.min_round_seconds)  # fmt: skip
             # The peak is measured again beside each pair: on a shared machine it drifts.
             near = matmul_peak(torch.float32, dev, seconds=0.3)
             gf = r["flops_per_image"] * r["ours"] / 1e9
@@ -177,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(model, str):
             continue
         model = model.to(dev)
-        f32 = measure_pair(model, x, None, steps=args.steps, repeats=args.repeats, batch=batch)
-        b16 = measure_pair(model, x, None, steps=args.steps, repeats=args.repeats, batch=batch,
+        f32 = measure_pair(model, x, None, steps=args.steps, repeats=args.repeats, batch=batch,
+                           min_seconds=args.min_round_seconds)  # fmt: skip
+        b16 = measure_pair(model, x, None, steps=f32["steps"], repeats=args.repeats, batch=batch,
                            precision="bf16")  # fmt: skip
         pct = 100 * b16["flops_per_image"] * b16["ours"] / 1e9 / peak["bf16"]
         speed = b16["ours"] / f32["ours"]
@@ -200,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(model, str):
             continue
         c = measure_option(model.to(dev), x, steps=args.steps, repeats=args.repeats,
-                           batch=batch, channels_last=True)  # fmt: skip
+                           batch=batch, min_seconds=args.min_round_seconds,
+                           channels_last=True)  # fmt: skip
         print(f"  {arch:<8} NCHW {c['default']:.0f} img/s, channels_last {c['option']:.0f} img/s "
               f"(x{c['speedup']:.2f})", flush=True)  # fmt: skip
         md.write(f"| {arch} | {c['default']:.0f} | {c['option']:.0f} | {c['speedup']:.2f} |\n")
@@ -238,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     cls = variants.get("vae")
     torch.manual_seed(0)
     mlp = cls(cls.Config(), image_shape=(1, 28, 28), latent_dim=10, architecture="mlp2").to(dev)
-    head_steps = max(args.steps, 50)  # the headline: a steadier median than 10 steps give
+    head_steps = max(args.steps, 50)  # the headline: a steadier median than a few steps give
     xb = torch.bernoulli(torch.rand(128 * (head_steps + 1), 1, 28, 28, device=dev))
     r = measure_pair(mlp, xb, None, steps=head_steps, repeats=args.repeats, batch=128)
     near = matmul_peak(torch.float32, dev, seconds=0.3)

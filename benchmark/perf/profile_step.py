@@ -8,10 +8,13 @@ count. Printed:
 
 - the step's self-CPU time by op (`torch.profiler`), grouped as matmul (`mm`, `addmm`), the
   optimiser, and everything else (elementwise ops, the loss, autograd bookkeeping);
+- the step's forward (with the loss), backward and optimiser step, each timed apart;
 - every GEMM the step runs (forward `x W^T + b`, backward `dY W` and `dY^T X` for each Linear;
   no input gradient for the first layer), timed alone at its shape, against the 1024×1024
   matmul peak measured the same way in the same run: the ceiling the step could reach if
-  nothing but its GEMMs took time.
+  nothing but its GEMMs took time;
+- the time budget that 65% of the peak leaves for everything but the GEMMs, against the time
+  that everything else takes now.
 """
 
 from __future__ import annotations
@@ -80,6 +83,19 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(args.steps):
         step(i)
     per_step = (time.process_time() - t0) / args.steps
+    phases = dict.fromkeys(("forward + loss", "backward", "optimiser"), 0.0)
+    for i in range(args.steps):  # the same step, its phases timed apart
+        xb = x[(i % 20) * args.batch : (i % 20 + 1) * args.batch]
+        t0 = time.process_time()
+        out = model.loss(xb)
+        t1 = time.process_time()
+        opt.zero_grad(set_to_none=True)
+        out.total.backward()
+        t2 = time.process_time()
+        opt.step()
+        t3 = time.process_time()
+        for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            phases[k] += dt / args.steps
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for i in range(args.steps):
             step(i)
@@ -97,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     peak = 2 * 1024**3 / time_gemm(1024, 1024, 1024, seconds=1.0) / 1e9
     print(f"step {1e3 * per_step:.2f} ms ({args.batch / per_step:.0f} img/s); fp32 matmul peak "
           f"(1024^3) {peak:.1f} GFLOP/s")  # fmt: skip
+    print("  by phase (timed apart, no profiler): " + ", ".join(
+        f"{k} {1e3 * v:.2f} ms" for k, v in phases.items()))  # fmt: skip
     for g in ("matmul", "optimiser", "other"):
         print(f"  {g:<10} {100 * groups[g] / total:5.1f}% of the step's self-CPU time")
     print(f"  {calls / args.steps:.0f} aten op calls per step; the largest 'other' ones:")
@@ -115,6 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"the step: {flops / args.batch / 1e6:.2f} MFLOP/img of GEMMs at "
           f"{args.batch / per_step:.0f} img/s = {flops / per_step / 1e9:.1f} GFLOP/s "
           f"({100 * flops / per_step / 1e9 / peak:.0f}% of peak)")  # fmt: skip
+    # The budget: 65% of the peak leaves (1/0.65 - 1/gemm share) of the GEMM time for the rest.
+    target = flops / (0.65 * peak * 1e9)
+    print(f"65% of the peak needs a step of {1e3 * target:.2f} ms: the GEMMs alone take "
+          f"{1e3 * seconds:.2f} ms, leaving {1e3 * (target - seconds):.2f} ms for everything "
+          f"else, which takes {1e3 * (per_step - seconds):.2f} ms now")  # fmt: skip
 
 
 if __name__ == "__main__":

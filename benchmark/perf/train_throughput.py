@@ -12,6 +12,7 @@ median of the per-round ratios.
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -108,18 +109,29 @@ def build(variant: str, architecture: str, shape: tuple[int, int, int], latent_d
                architecture=architecture, num_classes=num_classes)  # fmt: skip
 
 
+def steps_for(seconds_per_step: float, steps: int, min_seconds: float) -> int:
+    """At least `steps`, and enough steps that a timed round lasts `min_seconds`: a round of a
+    few milliseconds is at the mercy of one page fault or timer tick (timeit's autorange)."""
+    if seconds_per_step <= 0 or not math.isfinite(seconds_per_step):
+        return steps
+    return max(steps, math.ceil(min_seconds / seconds_per_step))
+
+
 def measure_pair(
     model: Variant, x: torch.Tensor, y: torch.Tensor | None, *, steps: int, repeats: int,
-    batch: int, lr: float = 1e-3, precision: str = "fp32",
+    batch: int, lr: float = 1e-3, precision: str = "fp32", min_seconds: float = 0.0,
 ) -> dict[str, float]:  # fmt: skip
     """Images/s of ours and of the bare loop (medians), their ratio (median of per-round
-    ratios) and the FLOPs per image of a training step."""
+    ratios), the FLOPs per image of a training step and the steps timed per round (`steps`,
+    raised so that a round of the bare loop lasts at least `min_seconds`)."""
     dev = x.device
+    warm = TrainConfig(steps=3, batch_size=batch, lr=lr, log_every=1, precision=precision)
+    train(copy.deepcopy(model), x, warm, seed=0, y=y)
+    m = copy.deepcopy(model)
+    t_warm = _timed(lambda: bare_loop(m, x, y, 3, batch, lr, precision), dev)
+    steps = steps_for(t_warm / 3, steps, min_seconds)
     cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, log_every=max(1, steps // 2),
                       precision=precision)  # fmt: skip
-    warm = cfg.model_copy(update={"steps": 3})
-    train(copy.deepcopy(model), x, warm, seed=0, y=y)
-    bare_loop(copy.deepcopy(model), x, y, 3, batch, lr, precision)
     ours, bare = [], []
     for r in range(repeats):
         m = copy.deepcopy(model)
@@ -132,20 +144,26 @@ def measure_pair(
         "bare": statistics.median(bare),
         "ratio": statistics.median(a / b for a, b in zip(ours, bare, strict=True)),
         "flops_per_image": flops_per_image(model, x[:batch], None if y is None else y[:batch]),
+        "steps": steps,
     }
 
 
 def measure_option(
-    model: Variant, x: torch.Tensor, *, steps: int, repeats: int, batch: int, **option: Any
-) -> dict[str, float]:
+    model: Variant, x: torch.Tensor, *, steps: int, repeats: int, batch: int,
+    min_seconds: float = 0.0, **option: Any,
+) -> dict[str, float]:  # fmt: skip
     """Speed-up of `benchmark.train.train` with the TrainConfig `option` (e.g.
     channels_last=True) over the default config on copies of `model`: the median of the
-    per-round ratios of interleaved runs, and both medians in images/s."""
+    per-round ratios of interleaved runs, and both medians in images/s. Rounds are `steps`
+    steps, or more so that a default round lasts `min_seconds`."""
     dev = x.device
+    warm = TrainConfig(steps=3, batch_size=batch, log_every=1)
+    for cfg in (warm, warm.model_copy(update=option)):  # kernel selection, first touch
+        m = copy.deepcopy(model)
+        t_warm = _timed(lambda m=m, c=cfg: train(m, x, c, seed=0), dev)
+    steps = steps_for(t_warm / 3, steps, min_seconds)
     base = TrainConfig(steps=steps, batch_size=batch, log_every=max(1, steps // 2))
     on = base.model_copy(update=option)
-    for cfg in (base, on):  # warm-up: kernel selection, first-touch of the weights
-        train(copy.deepcopy(model), x, cfg.model_copy(update={"steps": 3}), seed=0)
     plain, with_option = [], []
     for r in range(repeats):
         for cfg, out in ((base, plain), (on, with_option)):
