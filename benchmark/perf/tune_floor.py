@@ -21,8 +21,12 @@ def _trivial(config: dict) -> None:
 
 def tune_floor(n_trials: int = 4) -> dict[str, float]:
     """Run `n_trials` trivial one-report trials (1 CPU each, actors reused) on the running Ray;
-    returns `first_start_seconds` (from the Tuner's start), `gap_seconds_median` (between
-    consecutive starts on one worker) and `worker_processes`."""
+    returns `first_start_seconds` (from the Tuner's start), `gap_seconds_median` (a trial's
+    start after the start of the trial whose slot it took, `slots` starts earlier: a trivial
+    trial ends as it starts; nan with fewer trials than slots) and `worker_processes`."""
+    import ray
+
+    slots = max(1, int(ray.available_resources().get("CPU", 1)))
     with tempfile.TemporaryDirectory(prefix="vaebench-floor-") as tmp:
         t0 = time.time()
         tuner = tune.Tuner(
@@ -33,7 +37,8 @@ def tune_floor(n_trials: int = 4) -> dict[str, float]:
         )
         results = [r.metrics for r in tuner.fit()]
     starts = sorted((m["start"], m["pid"]) for m in results)
-    gaps = [b[0] - a[0] for a, b in zip(starts, starts[1:], strict=False) if a[1] == b[1]]
+    # Not by worker pid: Tune may start a new actor instead of reusing one.
+    gaps = [starts[i][0] - starts[i - slots][0] for i in range(slots, len(starts))]
     return {
         "first_start_seconds": starts[0][0] - t0,
         "gap_seconds_median": statistics.median(gaps) if gaps else float("nan"),
