@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             ("data load in a trial, mean (s)", f"{s['data_seconds_mean']:.2f}"),
             ("gap between consecutive trials, median / max (s)",
              f"{s['gap_seconds_median']:.1f} / {s['gap_seconds_max']:.1f}"),
-            ("  Tune's floor: gap between trivial trials, median (s)",
+            ("  Tune's floor: a trivial trial's start to the next start on its slot, median (s)",
              f"{s['floor_gap_seconds_median']:.2f}"),
             ("overhead per trial: (wall x slots - sum own) / N (s)",
              f"{s['overhead_per_trial_seconds']:.1f}"),
