@@ -66,3 +66,23 @@ def test_a_timed_round_is_raised_to_its_minimum_length():
     assert steps_for(0.1, 10, 0.25) == 10  # already 1 s: kept
     assert steps_for(0.0, 10, 0.25) == 10  # an unmeasurable warm-up never divides by zero
     assert steps_for(float("nan"), 7, 1.0) == 7
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--repeats", "0"], "--repeats 0: must be >= 1"),
+        (["--steps", "-1"], "--steps -1: must be >= 1"),
+        (["--sweep-trials", "-1"], "--sweep-trials -1: must be >= 0"),
+        (["--device", "tpu"], "--device tpu: not a torch device; allowed: auto, cpu, cuda"),
+        (["--out", "/proc/vaebench-perf"], "--out /proc/vaebench-perf: cannot write there"),
+    ],
+)
+def test_bad_harness_options_fail_at_once_in_one_line(argv, message, capsys):
+    from benchmark.perf.__main__ import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--quick", *argv])  # before any timing, not after minutes of it
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err

@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 = what each trial of a local sweep gets)")  # fmt: skip
-    p.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--device", default="auto",
+                   help="auto (cuda if available, else cpu), cpu, cuda, cuda:N")  # fmt: skip
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="CPU timings by the process's CPU time (default: robust to other load "
                    "on a shared machine, with 1 thread) or by the wall clock")  # fmt: skip
@@ -69,14 +70,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=str(RESULTS / "perf"),
                    help="folder for perf.md and perf.csv")  # fmt: skip
     args = p.parse_args(argv)
-    args.repeats = args.repeats or 5
+    if args.repeats is None:  # not `or`: an explicit 0 is refused below, not replaced
+        args.repeats = 5
     args.min_round_seconds = 0.3 if args.quick else 1.0
-    args.steps = args.steps or (3 if args.quick else 50)
+    if args.steps is None:
+        args.steps = 3 if args.quick else 50
     if args.sweep_trials is None:
         args.sweep_trials = 4 if args.quick else 8
-    for key in ("repeats", "steps", "threads"):
-        if getattr(args, key) < 1:
-            p.error(f"--{key} must be >= 1")
+    from benchmark.manifest import pick_device
+
+    try:
+        for key in ("repeats", "steps", "threads"):
+            if getattr(args, key) < 1:
+                raise ValueError(f"--{key} {getattr(args, key)}: must be >= 1")
+        if args.sweep_trials < 0:
+            raise ValueError(f"--sweep-trials {args.sweep_trials}: must be >= 0 (0 skips it)")
+        args.device = pick_device(args.device)
+        try:  # now, not after minutes of timing
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            if not os.access(args.out, os.W_OK):
+                raise PermissionError("not writable")
+        except OSError as e:
+            raise ValueError(f"--out {args.out}: cannot write there ({e})") from None
+    except ValueError as e:  # one line, exit 2, as `benchmark.run` says a bad value
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     return args
 
 
@@ -91,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     use_cpu_clock(args.clock == "cpu" and args.threads == 1)
-    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = args.device
     t_start = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     head = {"machine": machine(), "torch": torch.__version__, "commit": git_commit(),
