@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             raise VerifyError(f"{csv}: no such file; allowed: a folder holding a sweep's runs.csv")
         if args.first < 1:
             raise VerifyError(f"--first: {args.first} is not allowed; allowed: an integer >= 1")
+        if not 0 <= args.rtol < 1:  # also rejects nan
+            raise VerifyError(f"--rtol: {args.rtol} is not allowed; allowed: 0 <= rtol < 1")
         rows = pick_rows(pd.read_csv(csv), args.trial, args.first)
         if "config" not in rows.columns:
             raise VerifyError(f"{csv}: no `config` column (made before verify existed); "

@@ -86,3 +86,19 @@ def test_bad_harness_options_fail_at_once_in_one_line(argv, message, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    "module, argv",
+    [("benchmark.perf.profile_step", ["--batch", "0"]),
+     ("benchmark.perf.pythae_compare", ["--threads", "0"])],
+)  # fmt: skip
+def test_the_perf_scripts_refuse_a_zero_count_at_once(module, argv, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(argv)
+    assert e.value.code == 2
+    assert (
+        capsys.readouterr().err == f"error: {argv[0]}: 0 is not allowed; allowed: an integer >= 1\n"
+    )

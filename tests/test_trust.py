@@ -8,9 +8,10 @@ import shutil
 import subprocess
 
 import pandas as pd
+import pytest
 
 from benchmark import numerics
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 
 def test_verify_reruns_a_trial_and_matches_every_metric(smoke):
@@ -38,6 +39,15 @@ def test_verify_reports_a_tampered_value(smoke, tmp_path):
 def test_verify_bad_input_is_one_line(tmp_path):
     out = run_cli("benchmark.verify", str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "runs.csv" in out.stderr
+
+
+@pytest.mark.parametrize("rtol", ["-1", "nan", "1"])
+def test_verify_refuses_a_tolerance_that_cannot_judge_before_any_rerun(rtol, capsys):
+    from benchmark.verify import main
+
+    assert main([str(REPO / "results" / "beta_tradeoff"), "--rtol", rtol]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith(f"error: --rtol: {float(rtol)} is not allowed") and not out.out
 
 
 def test_verify_names_a_trial_whose_variant_is_not_registered(smoke, tmp_path):

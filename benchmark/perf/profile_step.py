@@ -27,6 +27,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import variants
+from benchmark.perf import require_counts
 from benchmark.train import make_optimizer
 
 GROUPS = {"aten::mm": "matmul", "aten::addmm": "matmul", "aten::_fused_adam_": "optimiser"}
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=50)
     args = p.parse_args(argv)
+    require_counts(p, args, "batch", "steps")
     torch.set_num_threads(1)
     cls = variants.get("vae")
     torch.manual_seed(0)

@@ -25,6 +25,7 @@ import torch
 
 import variants
 from benchmark.config import TrainConfig
+from benchmark.perf import require_counts
 from benchmark.train import train
 
 
@@ -105,13 +106,14 @@ def compare(repeats: int = 5, steps: int = 60, batch: int = 128, threads: int = 
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmark.perf.pythae_compare",
                                 description=__doc__.splitlines()[0])  # fmt: skip
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (median)")
     p.add_argument("--steps", type=int, default=60, help="steps (batches of 128) per round")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    require_counts(p, args, "repeats", "steps", "threads")
     try:
         import pythae  # noqa: F401
     except ImportError:
