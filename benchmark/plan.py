@@ -165,6 +165,7 @@ def dry_run_text(
         f"{sweep.results_name}; trial checkpoints under {results / 'ray'}/"
     )
     est = estimate(sweep, results, num_cpus, device)
+    slow_bf16 = precision_warning(sweep, device)
     if est is None:
         lines.append("estimated time: no CPU throughput applies to a GPU run")
         return "\n".join(lines)
@@ -172,8 +173,37 @@ def dry_run_text(
         f"estimated time: ~{_duration(est.seconds)} of training (an estimate: "
         f"{est.images_per_second:,.0f} images/s per trial, {est.source}; evaluation comes on top)"
     )
-    warning = big_sweep_warning(sweep, results, num_cpus, device)
-    return "\n".join([*lines, warning] if warning else lines)
+    warnings = [w for w in (big_sweep_warning(sweep, results, num_cpus, device), slow_bf16) if w]
+    return "\n".join([*lines, *warnings])
+
+
+def native_bf16_on_cpu() -> bool:
+    """Whether this CPU runs bf16 matmuls and convolutions natively (oneDNN's own check:
+    AVX-512 with bf16, or AMX); without it bf16 is emulated, far slower than fp32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no fast bf16 either
+        return False
+
+
+def precision_warning(sweep: Sweep, device: str = "auto", address: str | None = None) -> str:
+    """A one-line warning when trials train in bf16 on this machine's CPU and the CPU has no
+    native bf16, else "". Not on a cluster (`address`): its workers' devices are not known here.
+    """
+    if address or not any(t.config.train.precision == "bf16" for t in sweep.trials):
+        return ""
+    import torch
+
+    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    if not on_cpu or native_bf16_on_cpu():
+        return ""
+    return (
+        "warning: train.precision bf16 on a CPU without native bf16 (no AVX-512 bf16 or AMX): "
+        "bf16 is emulated here, about 90x slower than fp32 (the time estimate assumes fp32); "
+        "use fp32 here, or bf16 on a GPU or a CPU that has it"
+    )
 
 
 def big_sweep_warning(

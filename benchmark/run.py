@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{Path(args.results_dir) / sweep.results_name}/ (MLflow experiment "
               f"{sweep.results_name}); benchmark.report finds them with the same --override "
               "flags")  # fmt: skip
-    from benchmark.plan import big_sweep_warning, dry_run_text
+    from benchmark.plan import big_sweep_warning, dry_run_text, precision_warning
 
     problem = check_address(args.address)
     if problem:
@@ -244,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         print(dry_run_text(sweep, args.results_dir, args.tracking_uri, args.num_cpus, args.device))
         return 0
-    warning = big_sweep_warning(sweep, Path(args.results_dir), args.num_cpus, args.device)
-    if warning:
-        print(warning)
+    for warning in (
+        big_sweep_warning(sweep, Path(args.results_dir), args.num_cpus, args.device),
+        precision_warning(sweep, args.device, args.address),
+    ):
+        if warning:
+            print(warning)
     try:
         check_data_files(sweep)
         prepare_feature_nets(sweep, Path(args.feature_nets).resolve())

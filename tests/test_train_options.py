@@ -202,3 +202,17 @@ def test_channels_last_is_deterministic_and_close_to_nchw():
                                models[2].state_dict().values(), strict=True):  # fmt: skip
         assert torch.equal(a, b), name  # same seed, same option: bitwise the same weights
         assert torch.allclose(a, c, atol=1e-3), name  # and NCHW's up to rounding
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_warned_before_the_sweep(tmp_path):
+    from benchmark.plan import dry_run_text, native_bf16_on_cpu, precision_warning
+
+    bf16 = load_sweep("sweeps/smoke.yaml", overrides=["train.precision=bf16"])
+    fp32 = load_sweep("sweeps/smoke.yaml")
+    slow = not native_bf16_on_cpu()  # this machine (AVX2): True
+    text = dry_run_text(bf16, tmp_path, None, 2, "cpu")
+    assert ("bf16 is emulated here, about 90x slower" in text) == slow
+    assert "bf16 is emulated" not in dry_run_text(fp32, tmp_path, None, 2, "cpu")
+    # Not on a cluster (its workers' devices are not known to the driver), not on CUDA.
+    assert precision_warning(bf16, "cpu", address="10.0.0.1:6379") == ""
+    assert precision_warning(bf16, "cuda") == ""

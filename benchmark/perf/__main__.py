@@ -185,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"[{time.perf_counter() - t_start:.0f} s]", flush=True)
     # --- precision: bf16 against fp32, and the MLP headline -------------------------------
-    md.write("\n## bf16 autocast (`train.precision: bf16`) against fp32, vae\n\n"
-             "| architecture | fp32 img/s | bf16 img/s | speed-up | % bf16 peak |\n"
-             "|---|---|---|---|---|\n")  # fmt: skip
+    md.write("\n## bf16 autocast (`train.precision: bf16`) against fp32, vae\n\n")
     print("bf16 autocast vs fp32 (vae, ours):", flush=True)
     native_bf16 = peak["bf16"] >= peak["fp32"] / 4
     if not native_bf16:  # an emulated bf16 matmul: timing bf16 training would take forever
@@ -197,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  {line}", flush=True)
         md.write(f"{line}\n")
+    else:
+        md.write("| architecture | fp32 img/s | bf16 img/s | speed-up | % bf16 peak |\n"
+                 "|---|---|---|---|---|\n")  # fmt: skip
     for arch in ARCHITECTURES if native_bf16 else ():
         model = build("vae", arch, shape, 10, classes)
         if isinstance(model, str):
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                                           feature_nets=Path(args.feature_nets))  # fmt: skip
     for e in eval_rows:
         per = "" if math.isnan(e["per_1000"]) else f"{e['per_1000']:.3f}"
-        print(f"  {e['metric']:<32} N={e['n']:<6} {e['seconds']:7.2f} s  {per:>8} s/1k"
+        print(f"  {e['metric']:<32} N={e['n']:<6} {e['seconds']:7.2f} s  {per or 'n/a':>8} s/1k"
               f"  ({e['setting']})", flush=True)  # fmt: skip
         md.write(f"| {e['metric']} | {e['n']} | {e['seconds']:.2f} | {per or 'n/a'} | "
                  f"{e['setting']} |\n")  # fmt: skip
@@ -351,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{s['floor_gap_seconds_median']:.2f}"),
             ("overhead per trial: (wall x slots - sum own) / N (s)",
              f"{s['overhead_per_trial_seconds']:.1f}"),
-            ("parallel efficiency: sum own / (wall x slots)", f"{s['parallel_efficiency']:.3f}"),
+            ("parallel efficiency of this short sweep, start-up included: sum own / (wall x "
+             "slots)", f"{s['parallel_efficiency']:.3f}"),
             ("steady-state efficiency: from the first start to the last end",
              f"{s['steady_efficiency']:.3f}"),
             ("worker import of the trainable's module, fresh process (s)",
@@ -405,4 +407,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: nothing was written (perf.md and perf.csv come last)
+        print("\ninterrupted: nothing written", file=sys.stderr)
+        sys.exit(130)

@@ -12,9 +12,11 @@ median of the per-round ratios.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -196,8 +198,18 @@ def measure_compile(
     torch._dynamo.reset()  # a cold start, as in a fresh trial process on a fresh machine:
     # Wall clock: inductor compiles C++ in subprocesses, which this process's CPU time misses.
     t0 = time.perf_counter()
-    with inductor.patch(force_disable_caches=True):  # no on-disk kernels from an earlier run
-        train(m_compiled, x, first.model_copy(update={"compile": True}), seed=0)
+    cpp_log = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found"
+    level = cpp_log.level
+    with (
+        inductor.patch(force_disable_caches=True),  # no on-disk kernels from an earlier run
+        warnings.catch_warnings(),  # "dynamo_pgo force disabled": what the line above asks for
+    ):
+        warnings.simplefilter("ignore", UserWarning)
+        cpp_log.setLevel(logging.ERROR)
+        try:
+            train(m_compiled, x, first.model_copy(update={"compile": True}), seed=0)
+        finally:
+            cpp_log.setLevel(level)
     t_first = time.perf_counter() - t0
     t0 = time.perf_counter()
     train(m_eager, x, first, seed=0)
