@@ -17,8 +17,10 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Prints at most one step line per trial every `every` seconds, plus start and end lines.
 
-    The ETA is the remaining training steps of the sweep over the steps-per-second rate seen so
-    far (evaluation time is included in that rate once a trial has finished).
+    The ETA is the remaining training steps of the sweep over the steps-per-second rate seen
+    since the first step was reported (evaluation time is included in that rate once a trial has
+    finished). Start-up (Ray, worker imports, data) is not in the rate: counted in, it made the
+    first ETA of a short sweep minutes long.
     """
 
     def __init__(
@@ -37,13 +39,19 @@ class Progress:
         self.t0 = time.monotonic()
         self.last_print: dict[int, float] = {}
         self.finished = len(already_done)
+        self.t_first: float | None = None  # when the first step was reported
+        # Steps a trial had before the rate's clock started: for a trial started before the
+        # first report (with the sweep, perhaps resumed at step 1500), its first reported step;
+        # for a later one, 0 (all its steps ran on the clock).
+        self.base: dict[int, int] = {}
 
     def _eta(self) -> str:
         done = sum(self.done.values())
-        elapsed = time.monotonic() - self.t0
-        if done == 0:
+        ran = done - sum(self.base.values())
+        if self.t_first is None or ran <= 0:
             return "ETA ?"
-        return f"ETA {_duration(elapsed * (self.total - done) / done)}"
+        rate = ran / max(time.monotonic() - self.t_first, 1e-9)
+        return f"ETA {_duration((self.total - done) / rate)}"
 
     def _print(self, text: str) -> None:
         print(f"[{_duration(time.monotonic() - self.t0)}] {text}", file=self.out, flush=True)
@@ -51,11 +59,16 @@ class Progress:
     def start(self, index: int, name: str) -> None:
         """Print that trial `index` (0-based) started."""
         self._print(f"trial {index + 1}/{self.n} {name}: started")
+        if self.t_first is not None:  # started on the rate's clock: every step it runs counts
+            self.base.setdefault(index, 0)
 
     def step(self, index: int, name: str, step: int, loss: float) -> None:
         """Record trial `index` at `step`; print at most every `every` s, and at the end."""
-        self.done[index] = step
         now = time.monotonic()
+        if self.t_first is None:
+            self.t_first = now
+        self.base.setdefault(index, step)  # started before the clock (see `start`)
+        self.done[index] = step
         if now - self.last_print.get(index, 0.0) < self.every and step < self.steps[index]:
             return
         self.last_print[index] = now
