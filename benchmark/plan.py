@@ -165,7 +165,6 @@ def dry_run_text(
         f"{sweep.results_name}; trial checkpoints under {results / 'ray'}/"
     )
     est = estimate(sweep, results, num_cpus, device)
-    slow_bf16 = precision_warning(sweep, device)
     if est is None:
         lines.append("estimated time: no CPU throughput applies to a GPU run")
         return "\n".join(lines)
@@ -173,7 +172,9 @@ def dry_run_text(
         f"estimated time: ~{_duration(est.seconds)} of training (an estimate: "
         f"{est.images_per_second:,.0f} images/s per trial, {est.source}; evaluation comes on top)"
     )
-    warnings = [w for w in (big_sweep_warning(sweep, results, num_cpus, device), slow_bf16) if w]
+    warnings = [big_sweep_warning(sweep, results, num_cpus, device),
+                precision_warning(sweep, device)]  # fmt: skip
+    warnings = [w for w in warnings if w]
     return "\n".join([*lines, *warnings])
 
 

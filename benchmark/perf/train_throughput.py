@@ -160,9 +160,9 @@ def measure_option(
     steps, or more so that a default round lasts `min_seconds`."""
     dev = x.device
     warm = TrainConfig(steps=3, batch_size=batch, log_every=1)
-    for cfg in (warm, warm.model_copy(update=option)):  # kernel selection, first touch
-        m = copy.deepcopy(model)
-        t_warm = _timed(lambda m=m, c=cfg: train(m, x, c, seed=0), dev)
+    train(copy.deepcopy(model), x, warm.model_copy(update=option), seed=0)  # kernel selection
+    m = copy.deepcopy(model)
+    t_warm = _timed(lambda: train(m, x, warm, seed=0), dev)  # the default's round sets the length
     steps = steps_for(t_warm / 3, steps, min_seconds)
     base = TrainConfig(steps=steps, batch_size=batch, log_every=max(1, steps // 2))
     on = base.model_copy(update=option)
