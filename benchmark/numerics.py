@@ -208,6 +208,20 @@ def environment() -> dict[str, str]:
             "torch": torch.__version__}  # fmt: skip
 
 
+def trial_environment(device: Any = None) -> str:
+    """`environment()` as one JSON string, plus the GPU's name when `device` is CUDA.
+
+    Recorded with every trial (runs.csv column `environment`), so `benchmark.verify` knows
+    whether a rerun can be bitwise equal or only a fresh draw of the CPU's float noise.
+    """
+    import torch
+
+    env = environment()
+    if device is not None and torch.device(device).type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return json.dumps(env, sort_keys=True)
+
+
 def load_pins(path: Path = PINS) -> dict[str, dict[str, Any]]:
     """{probe: pinned values} from `path`; empty if the file does not exist."""
     if not path.is_file():

@@ -188,6 +188,7 @@ def load_runs(tracking_uri: str, experiment: str, parent_id: str | None = None) 
         row["config"] = tags.get(f"{TAG}config", "")
         row["cached_from"] = tags.get(f"{TAG}cached_from", "")
         row["model_sha256"] = tags.get(f"{TAG}model_sha256", "")
+        row["environment"] = tags.get(f"{TAG}environment", "")
         row["run_id"] = run.info.run_id
         rows.append(row)
     if not rows:

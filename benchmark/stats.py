@@ -50,6 +50,21 @@ def summarize(values: Sequence[float], level: float = LEVEL) -> Summary:
     return Summary(n, mean, std, mean - half, mean + half)
 
 
+def prediction_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+    """The Student-t prediction interval of one new draw from the population of `values`.
+
+    mean ± t_{(1+level)/2, n-1} · std · √(1 + 1/n) over the finite values (std with ddof=1); it
+    is (nan, nan) with fewer than 2 values, and the single point (mean, mean) when they are all
+    equal. `benchmark.verify` uses it to judge a rerun on another CPU, whose float noise makes
+    it another draw from the seeds' spread rather than a bitwise copy.
+    """
+    s = summarize(values, level)
+    if s.n < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, s.n - 1)) * s.std * math.sqrt(1 + 1 / s.n)
+    return s.mean - half, s.mean + half
+
+
 def mark_best(cells: Sequence[Summary], direction: str | None) -> list[str]:
     """'best', 'tied' or '' per cell; `direction` is 'lower', 'higher' or None (no marking).
 

@@ -453,6 +453,7 @@ class Tracker:
             "trial_hash",
             "versions",
             "model_sha256",
+            "environment",
             "node_id",
             "hostname",
         ):

@@ -29,6 +29,7 @@ from benchmark.feature_nets import FeatureNetError, load_or_train
 from benchmark.image_grids import labelled_grid
 from benchmark.manifest import pick_device, versions
 from benchmark.metrics import registry as metric_registry
+from benchmark.numerics import trial_environment
 from benchmark.paths import FEATURE_NETS
 from benchmark.train import Diverged, kl_weight, train
 
@@ -169,6 +170,7 @@ def run_trial(
         return _diverged(result, config.train.steps, why, extra_notes, workdir, state_dir)
     result.update(train_seconds=fit.seconds, train_images_per_second=fit.images_per_second)
     result["model_sha256"] = model_digest(model)
+    result["environment"] = trial_environment(dev)
     if fit.resumed_from:
         result["resumed_from_step"] = fit.resumed_from
     t_after = time.perf_counter()

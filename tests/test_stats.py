@@ -63,3 +63,15 @@ def test_best_and_tied_marks():
     assert stats.mark_best([a, b, c], "lower") == ["best", "tied", ""]
     assert stats.mark_best([a, b, c], "higher") == ["", "", "best"]
     assert stats.mark_best([a, b, c], None) == ["", "", ""]
+
+
+def test_prediction_interval_is_scipys_student_t_for_one_new_draw():
+    x = [0.51, 0.47, 0.55, 0.49]
+    sd = float(np.std(x, ddof=1)) * math.sqrt(1 + 1 / len(x))
+    low, high = sps.t.interval(0.99, len(x) - 1, loc=np.mean(x), scale=sd)
+    assert stats.prediction_interval(x, 0.99) == (
+        pytest.approx(low, rel=1e-12),
+        pytest.approx(high, rel=1e-12),
+    )
+    assert stats.prediction_interval([3.0, 3.0]) == (3.0, 3.0)
+    assert all(math.isnan(v) for v in stats.prediction_interval([1.0]))

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -34,6 +35,70 @@ def test_verify_reports_a_tampered_value(smoke, tmp_path):
     assert out.returncode == 1
     assert re.search(r"^\s+kl\s+\S+\s+\S+\s+NO$", out.stdout, re.M)
     assert "NOT verified: 1 mismatches" in out.stdout
+
+
+def test_trials_record_the_environment_their_bits_depend_on(smoke):
+    results, _ = smoke
+    runs = pd.read_csv(results / "smoke" / "runs.csv")
+    assert {json.loads(e) == numerics.environment() for e in runs["environment"]} == {True}
+
+
+def _on_another_cpu(smoke, tmp_path, kl_factor: float) -> Path:
+    """A copy of the smoke sweep whose trial beta=4,seed=0 was 'recorded on another CPU' and
+    has two more seeds (its metrics scaled by 0.99 and 1.01, and kl by `kl_factor` in all)."""
+    results, _ = smoke
+    shutil.copytree(results / "smoke", tmp_path / "smoke")
+    csv = tmp_path / "smoke" / "runs.csv"
+    runs = pd.read_csv(csv)
+    row = runs[runs["trial"] == "beta=4,seed=0"].iloc[0].copy()
+    row["environment"] = json.dumps({"cpu": "Other CPU", "isa": "AVX2", "torch": "2.0"})
+    rows = [row]
+    for seed, f in ((1, 0.99), (2, 1.01)):
+        r = row.copy()
+        r["trial"], r["seed"] = f"beta=4,seed={seed}", seed
+        r["config"] = json.dumps({**json.loads(row["config"]), "seed": seed})
+        for key in ("mse", "kl", "elbo", "mig", "train_loss"):
+            r[key] = row[key] * f
+        rows.append(r)
+    out = pd.DataFrame(rows)
+    out["kl"] *= kl_factor
+    pd.concat([runs[runs["trial"] != "beta=4,seed=0"], out]).to_csv(csv, index=False)
+    return tmp_path / "smoke"
+
+
+def test_verify_on_another_cpu_judges_by_the_committed_seeds(smoke, tmp_path):
+    folder = _on_another_cpu(smoke, tmp_path, kl_factor=1.0)
+    out = run_cli("benchmark.verify", str(folder), "--trial", "beta=4,seed=0")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "recorded on another machine (cpu: Other CPU → " in out.stdout
+    assert "interval of a new seed (n=3)" in out.stdout
+    assert re.search(r"^\s+kl\s+\S+\s+\S+\s+yes\s+\[\S+, \S+\]\s+yes$", out.stdout, re.M)
+    assert (
+        "not a bitwise check" in out.stdout and "consistent with the committed seeds" in out.stdout
+    )
+    # --judge exact asks for bits whatever the recorded machine (this rerun ran here: it passes)
+    exact = run_cli("benchmark.verify", str(folder), "--trial", "beta=4,seed=0", "--judge", "exact")
+    assert exact.returncode == 0 and "verified: every metric matches" in exact.stdout
+
+
+def test_verify_on_another_cpu_fails_a_value_outside_the_seeds_spread(smoke, tmp_path):
+    folder = _on_another_cpu(smoke, tmp_path, kl_factor=3.0)  # every committed kl tripled
+    out = run_cli("benchmark.verify", str(folder), "--trial", "beta=4,seed=0")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert re.search(r"^\s+kl\s+\S+\s+\S+\s+NO\s+\[\S+, \S+\]\s+NO$", out.stdout, re.M)
+    assert "NOT consistent: 1 metrics outside the seeds' spread" in out.stdout
+
+
+def test_recorded_environment_of_a_table_made_before_the_column(tmp_path):
+    from benchmark.verify import recorded_environment
+
+    (tmp_path / "table.md").write_text(
+        "# t\n\n- **Machine**: x86_64, 2 cores (AMD EPYC), 24 GiB, no GPU; devices: cpu\n"
+    )
+    row = pd.Series({"trial": "a", "environment": float("nan")})
+    assert recorded_environment(row, tmp_path) == {"cpu": "AMD EPYC"}
+    row["environment"] = json.dumps({"cpu": "X", "isa": "AVX512", "torch": "2.14.1"})
+    assert recorded_environment(row, tmp_path)["isa"] == "AVX512"
 
 
 def test_verify_bad_input_is_one_line(tmp_path):
