@@ -33,6 +33,7 @@ import pandas as pd
 
 from benchmark import stats
 from benchmark.atomic import atomic_path, write_text_atomic
+from benchmark.cli import Parser
 from benchmark.paths import RESULTS
 
 DEFAULT_METRICS = ("mse", "kl", "elbo", "nll", "mig")
@@ -41,9 +42,9 @@ DEFAULT_METRICS = ("mse", "kl", "elbo", "nll", "mig")
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     """(compare's own options, the remaining arguments for benchmark.run).
 
-    argparse exits 2 with a usage line on a bad compare option.
+    A bad compare option exits 2 with one line (`benchmark.cli.Parser`).
     """
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m benchmark.compare",
         description="Run a sweep with a candidate variant and baselines, then compare them "
         "metric by metric (95%% CIs, paired or Welch t-tests, Holm correction). Other flags "

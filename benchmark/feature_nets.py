@@ -17,7 +17,6 @@ cached net are comparable.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import io
@@ -37,6 +36,7 @@ from filelock import FileLock
 from torch import nn
 
 from benchmark.atomic import write_bytes_atomic
+from benchmark.cli import Parser
 from benchmark.data import SPECS, DataError, Dataset, load_dataset
 from benchmark.paths import FEATURE_NETS
 from benchmark.readback import set_aside
@@ -447,18 +447,12 @@ def _load_or_train(
 # --- CLI ----------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # One line, no usage block: this runs as a DVC stage, whose logs should say what broke.
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmark.feature_nets`: train (or load) and cache one domain feature net.
 
     Exit codes: 0 done; 2 a bad argument, dataset or cache (one line, no traceback).
     """
-    parser = _Parser(prog="python -m benchmark.feature_nets", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m benchmark.feature_nets", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset name, e.g. fashion_mnist")
     parser.add_argument("--resolution", type=int, required=True, help="image side in pixels")
     parser.add_argument(

@@ -29,7 +29,6 @@ See docs/design.md, "Trust: drift guard, verify, cache".
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.atomic import write_text_atomic
+from benchmark.cli import Parser
 from benchmark.paths import REPO, RESULTS
 
 PINS = RESULTS / "numerics.json"
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 all probes equal (or re-pinned with --update); 1 a probe changed; 2 an unknown
     --probe.
     """
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m benchmark.numerics",
         description="Check the code's numerics against the pinned probes (results/numerics.json)"
         " and list committed sweeps made under other numerics.",

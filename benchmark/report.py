@@ -11,7 +11,6 @@ such, never averaged in.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -27,6 +26,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from benchmark.atomic import atomic_path, remove_stale, write_text_atomic
+from benchmark.cli import Parser
 from benchmark.config import ConfigError, load_sweep
 from benchmark.metric_names import from_mlflow
 from benchmark.metrics import registry as metric_registry
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 written; 2 a bad sweep file, no store or no runs to report (one line; a
     missing store is not created).
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m benchmark.report",
         description="Rebuild a sweep's tables and figure from its MLflow runs alone.",
     )

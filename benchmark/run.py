@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmark.atomic import write_text_atomic
+from benchmark.cli import Parser
 from benchmark.paths import FEATURE_NETS, RESULTS
 
 # FD is only comparable within one feature net: every sweep uses the committed nets, whatever
@@ -30,8 +31,8 @@ from benchmark.paths import FEATURE_NETS, RESULTS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The run CLI's options; argparse exits 2 with a usage line on a bad option."""
-    p = argparse.ArgumentParser(
+    """The run CLI's options; a bad option exits 2 with one line (`benchmark.cli.Parser`)."""
+    p = Parser(
         prog="python -m benchmark.run",
         description="Run a vaebench sweep through Ray Tune and log every trial to MLflow.",
         epilog="Example: python -m benchmark.run sweeps/beta_tradeoff.yaml "

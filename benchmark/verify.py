@@ -24,7 +24,6 @@ input.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import math
@@ -36,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmark.cli import Parser
 from benchmark.numerics import VOLATILE, environment
 from benchmark.paths import FEATURE_NETS
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit codes: 0 all metrics agree within --rtol; 1 some differ; 2 bad input (one line).
     """
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m benchmark.verify",
         description="Rerun trials of a committed sweep from runs.csv and compare every metric.",
     )

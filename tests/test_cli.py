@@ -165,3 +165,25 @@ def test_dry_run_of_a_grid_over_mappings(cli, profile):
     out = cli("benchmark.run", "sweeps/likelihood.yaml", "--profile", profile, "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "gaussian" in out.stdout and "estimated time" in out.stdout
+
+
+COMMANDS = [
+    "benchmark.run", "benchmark.report", "benchmark.verify", "benchmark.compare",
+    "benchmark.numerics", "benchmark.feature_nets", "benchmark.data.__main__",
+    "benchmark.perf.__main__", "benchmark.perf.precision", "benchmark.perf.gpu_hours",
+    "benchmark.perf.profile_step", "benchmark.perf.pythae_compare",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_every_command_refuses_a_bad_flag_in_one_line(module, capsys):
+    import importlib
+
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as e:
+        main(["--no-such-flag"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    prog = module.removesuffix(".__main__")
+    assert err.startswith(f"error: python -m {prog}: ")
+    assert "--no-such-flag" in err or "the following arguments are required" in err

@@ -10,11 +10,11 @@ fingerprints: the DVC `data` stage, whose output the sweep stage depends on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from benchmark.atomic import write_text_atomic
+from benchmark.cli import Parser
 
 from . import SPECS, DataError, load_dataset
 
@@ -36,9 +36,7 @@ def _from_sweep(path: str, profile: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmark.data`: prepare (download, render, cache) datasets; 0 on success,
     2 with one error line on a bad argument or sweep file."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark.data", description=__doc__.split("\n")[0]
-    )
+    parser = Parser(prog="python -m benchmark.data", description=__doc__.split("\n")[0])
     parser.add_argument("name", nargs="?", help=f"dataset name; one of: {', '.join(SPECS)}")
     parser.add_argument("--sweep", help="prepare every dataset this sweep file uses instead")
     parser.add_argument("--profile", default="default", help="with --sweep: the profile")

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 import variants
+from benchmark.cli import Parser
 from benchmark.config import TrainConfig
 from benchmark.manifest import git_commit, machine
 from benchmark.paths import FEATURE_NETS, RESULTS
@@ -39,7 +40,7 @@ from variants.architectures import ARCHITECTURES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmark.perf", description=__doc__.split("\n")[0])
+    p = Parser(prog="python -m benchmark.perf", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="short timings (finishes in under 5 minutes); same table")  # fmt: skip
     p.add_argument("--repeats", type=int, default=None,

@@ -26,6 +26,7 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 import variants
+from benchmark.cli import Parser
 from benchmark.config import TrialConfig, load_sweep
 from benchmark.data import SPECS
 from benchmark.paths import REPO
@@ -121,7 +122,7 @@ def estimate(sweep_file: str, profile: str, inception: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m benchmark.perf.gpu_hours",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -22,7 +22,6 @@ Exit status: 0 written, 2 bad input (one line).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,6 +33,7 @@ from scipy import stats as sps
 
 from benchmark import stats
 from benchmark.atomic import write_text_atomic
+from benchmark.cli import Parser
 from benchmark.metrics import registry
 
 
@@ -175,7 +175,7 @@ def markdown(cells: pd.DataFrame, tests: pd.DataFrame, names: tuple[str, str],
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmark.perf.precision`; exit 0 written, 2 bad input (one line)."""
-    p = argparse.ArgumentParser(prog="python -m benchmark.perf.precision",
+    p = Parser(prog="python -m benchmark.perf.precision",
                                 description=__doc__.split("\n")[0])  # fmt: skip
     p.add_argument("reference", help="results folder (or runs.csv) of the reference setting")
     p.add_argument("other", help="results folder (or runs.csv) of the other setting")

@@ -19,7 +19,6 @@ count. Printed:
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 
@@ -27,6 +26,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import variants
+from benchmark.cli import Parser
 from benchmark.perf import require_counts
 from benchmark.train import make_optimizer
 
@@ -60,7 +60,7 @@ def time_gemm(m: int, k: int, n: int, seconds: float = 0.2) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmark.perf.profile_step", description=__doc__)
+    p = Parser(prog="python -m benchmark.perf.profile_step", description=__doc__)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=50)
     args = p.parse_args(argv)

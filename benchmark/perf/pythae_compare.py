@@ -14,7 +14,6 @@ Repeats are interleaved; medians are reported.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 import statistics
@@ -24,6 +23,7 @@ import time
 import torch
 
 import variants
+from benchmark.cli import Parser
 from benchmark.config import TrainConfig
 from benchmark.perf import require_counts
 from benchmark.train import train
@@ -107,7 +107,7 @@ def compare(repeats: int = 5, steps: int = 60, batch: int = 128, threads: int = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmark.perf.pythae_compare",
+    p = Parser(prog="python -m benchmark.perf.pythae_compare",
                                 description=__doc__.splitlines()[0])  # fmt: skip
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (median)")
     p.add_argument("--steps", type=int, default=60, help="steps (batches of 128) per round")
