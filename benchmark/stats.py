@@ -50,19 +50,45 @@ def summarize(values: Sequence[float], level: float = LEVEL) -> Summary:
     return Summary(n, mean, std, mean - half, mean + half)
 
 
-def prediction_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+def pooled_std(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """(pooled within-group std, degrees of freedom) over `groups` of seeds.
+
+    s_p² = Σ_g Σ_i (x_gi − mean_g)² / (N − G) over the finite values, with G the groups that
+    have any; (nan, 0) when no group has two values. It assumes one seed-to-seed variance for
+    every group (e.g. every grid point of a sweep), which is what buys degrees of freedom when
+    each group has only 2–3 seeds.
+    """
+    ss, n, g = 0.0, 0, 0
+    for values in groups:
+        x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+        if len(x):
+            ss += float(((x - x.mean()) ** 2).sum())
+            n += len(x)
+            g += 1
+    df = n - g
+    return (math.sqrt(ss / df), df) if df > 0 else (math.nan, 0)
+
+
+def prediction_interval(
+    values: Sequence[float], level: float = LEVEL, pooled: tuple[float, int] | None = None
+) -> tuple[float, float]:
     """The Student-t prediction interval of one new draw from the population of `values`.
 
-    mean ± t_{(1+level)/2, n-1} · std · √(1 + 1/n) over the finite values (std with ddof=1); it
-    is (nan, nan) with fewer than 2 values, and the single point (mean, mean) when they are all
-    equal. `benchmark.verify` uses it to judge a rerun on another CPU, whose float noise makes
-    it another draw from the seeds' spread rather than a bitwise copy.
+    mean ± t_{(1+level)/2, df} · s · √(1 + 1/n) over the n finite values, with s and df the
+    sample std (ddof=1) and n − 1, or `pooled` = `pooled_std(...)` of the whole sweep. It is
+    (nan, nan) without a std (fewer than 2 values, or df = 0), and the single point (mean,
+    mean) when s = 0. `benchmark.verify` uses it to judge a rerun on another CPU, whose float
+    noise makes it another draw from the seeds' spread rather than a bitwise copy.
     """
-    s = summarize(values, level)
-    if s.n < 2:
+    x = [v for v in values if v is not None and math.isfinite(v)]
+    if not x:
         return math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, s.n - 1)) * s.std * math.sqrt(1 + 1 / s.n)
-    return s.mean - half, s.mean + half
+    mean = float(np.mean(x))
+    std, df = pooled if pooled is not None else (summarize(x).std, len(x) - 1)
+    if df < 1 or not math.isfinite(std):
+        return math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * std * math.sqrt(1 + 1 / len(x))
+    return mean - half, mean + half
 
 
 def mark_best(cells: Sequence[Summary], direction: str | None) -> list[str]:

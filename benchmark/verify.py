@@ -159,44 +159,63 @@ def differences(recorded: dict[str, str], here: dict[str, str]) -> list[str]:
             if recorded[k] != here.get(k)]  # fmt: skip
 
 
+def _point(config: str) -> str:
+    """A trial's grid point: its recorded config without the seed."""
+    d = json.loads(config)
+    d.pop("seed", None)
+    return json.dumps(d, sort_keys=True)
+
+
+def _finished(runs: pd.DataFrame) -> pd.DataFrame:
+    ok = runs[runs["status"] == "finished"]
+    return ok[ok["config"].apply(lambda c: isinstance(c, str))]
+
+
 def seeds_of(runs: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
     """The finished rows of `runs` with `row`'s config but any seed (`row` itself included)."""
-
-    def key(config: str) -> str:
-        d = json.loads(config)
-        d.pop("seed", None)
-        return json.dumps(d, sort_keys=True)
-
-    ok = runs[(runs["status"] == "finished") & runs["config"].apply(lambda c: isinstance(c, str))]
-    return ok[ok["config"].apply(key) == key(row["config"])]
+    ok = _finished(runs)
+    return ok[ok["config"].apply(_point) == _point(row["config"])]
 
 
 def spread(
-    seeds: pd.DataFrame, lines: list[tuple[str, Any, Any, bool]], level: float
-) -> list[tuple[float, float, bool]]:
-    """(low, high, within) per line of `check`: the prediction interval of one new seed.
+    runs: pd.DataFrame, row: pd.Series, lines: list[tuple[str, Any, Any, bool]]
+) -> tuple[list[tuple[float, float, bool]], float, int]:
+    """((low, high, within) per line of `check`, the level, the smallest df) for `row`.
 
-    A metric equal across all seeds (a parameter count, a fixed k) has a one-point interval and
-    must match to the rtol already judged; with fewer than 2 seeds there is no interval and the
-    exact judgement stands.
+    Each metric's interval is the prediction interval of one new seed at `row`'s grid point:
+    its committed seeds' mean ± t · s_p · √(1 + 1/n), with s_p the seed-to-seed std pooled over
+    every grid point of the sweep (`benchmark.stats.pooled_std`: 2–3 seeds a point would give
+    t ≈ 4–400 alone). The level is 95% family-wise over the metrics that vary (Bonferroni). A
+    metric equal across all seeds (a parameter count, a fixed k) must match to the rtol already
+    judged; without two seeds anywhere there is no interval and the exact judgement stands.
     """
-    from benchmark.stats import prediction_interval
+    from benchmark.stats import pooled_std, prediction_interval
 
-    out = []
-    for key, _, b, ok in lines:
-        if key not in seeds.columns or b is None:
-            out.append((math.nan, math.nan, ok))
+    ok = _finished(runs)
+    points = ok["config"].apply(_point)
+    seeds = ok[points == _point(row["config"])]
+    varying = [k for k, *_ in lines if k in ok.columns
+               and pd.to_numeric(ok[k], errors="coerce").nunique() > 1]  # fmt: skip
+    level = 1 - 0.05 / max(len(varying), 1)
+    out, dfs = [], []
+    for key, _, b, same in lines:
+        if key not in varying or b is None:
+            out.append((math.nan, math.nan, same))
             continue
-        lo, hi = prediction_interval(pd.to_numeric(seeds[key], errors="coerce").tolist(), level)
-        within = ok or (not math.isnan(lo) and lo <= float(b) <= hi)
-        out.append((lo, hi, within))
-    return out
+        values = pd.to_numeric(ok[key], errors="coerce")
+        pooled = pooled_std([values[points == p].tolist() for p in points.unique()])
+        dfs.append(pooled[1])
+        lo, hi = prediction_interval(values[seeds.index].tolist(), level, pooled=pooled)
+        out.append((lo, hi, same or (not math.isnan(lo) and lo <= float(b) <= hi)))
+    return out, level, min(dfs, default=0)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmark.verify`: rerun committed trials from runs.csv and compare every metric.
 
-    Exit codes: 0 all metrics agree within --rtol; 1 some differ; 2 bad input (one line).
+    Exit codes: 0 every rerun trial passes its judgement (exact: every metric to --rtol;
+    spread: every metric within the committed seeds' interval); 1 one does not; 2 bad input
+    (one line).
     """
     p = Parser(
         prog="python -m benchmark.verify",
@@ -252,7 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             raise VerifyError(f"--first: {args.first} is not allowed; allowed: an integer >= 1")
         if not 0 <= args.rtol < 1:  # also rejects nan
             raise VerifyError(f"--rtol: {args.rtol} is not allowed; allowed: 0 <= rtol < 1")
-        runs = pd.read_csv(csv)
+        try:
+            runs = pd.read_csv(csv)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+            raise VerifyError(f"{csv}: not a runs.csv ({str(e).splitlines()[0]})") from None
+        missing = [c for c in ("trial", "status") if c not in runs.columns]
+        if missing:
+            raise VerifyError(f"{csv}: no `{missing[0]}` column; allowed: a runs.csv written by "
+                              "benchmark.report")  # fmt: skip
         rows = pick_rows(runs, args.trial, args.first)
         if "config" not in rows.columns:
             raise VerifyError(f"{csv}: no `config` column (made before verify existed); "
@@ -263,12 +289,16 @@ def main(argv: list[str] | None = None) -> int:
             except ImportError as e:
                 raise VerifyError(f"--plugin {module}: cannot import it ({e})") from None
         for _, row in rows.iterrows():  # every config checked before the first long rerun
-            trial_config(row)
+            metrics = trial_config(row).eval.metrics
+            if {"fd", "fid"} & set(metrics) and not Path(args.feature_nets).is_dir():
+                raise VerifyError(f"--feature-nets {args.feature_nets}: no such folder; trial "
+                                  f"{row['trial']!r} scores FD with a committed feature net; "
+                                  f"allowed: a folder like {FEATURE_NETS}")  # fmt: skip
     except VerifyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     here = environment()
-    bad = 0
+    bad = {"exact": 0, "spread": 0}
     for _, row in rows.iterrows():
         recorded = recorded_environment(row, csv.parent)
         moved = differences(recorded, here)
@@ -286,22 +316,28 @@ def main(argv: list[str] | None = None) -> int:
         result = rerun(row, Path(args.feature_nets),
                        Path(args.outputs).resolve() if args.outputs else None)  # fmt: skip
         lines = check(row, result, args.rtol)
-        seeds = seeds_of(runs, row)
-        level = 1 - (1 - 0.95) / max(len(lines), 1)  # 95% family-wise (Bonferroni)
-        bounds = spread(seeds, lines, level)
+        bounds, level, df = spread(runs, row, lines)
+        n_seeds = len(seeds_of(runs, row))
+        if judge == "spread":
+            print(f"  judged by spread: each varying metric must lie in the {level:.2%} "
+                  f"prediction interval of one new seed (95% family-wise, Bonferroni), from "
+                  f"this grid point's {n_seeds} committed seeds and the seed std pooled over "
+                  f"the sweep (df {df}); 'match' is equality to rtol {args.rtol:g}")  # fmt: skip
+            if df < 4:
+                print(f"  warning: only {df} degrees of freedom: the interval is wide and "
+                      "catches gross errors only")  # fmt: skip
         width = max(len(k) for k, *_ in lines)
         head = f"  {'metric':{width}s}  {'committed':>14s}  {'rerun':>14s}  match"
         base = len(head)
         if judge == "spread":
-            pi = f"{level:.2%} interval of a new seed (n={len(seeds)})"
-            head += f"  {pi:>34s}  within"
+            head += f"  {'interval of a new seed':>34s}  within"
         print(head)
         for (key, a, b, ok), (lo, hi, within) in zip(lines, bounds, strict=True):
             fa = f"{a:.7g}" if isinstance(a, float) else str(a)
             fb = f"{b:.7g}" if isinstance(b, float) else str(b)
             line = f"  {key:{width}s}  {fa:>14s}  {fb:>14s}  {'yes' if ok else 'NO'}"
             if judge == "spread":
-                iv = "n/a" if math.isnan(lo) else f"[{lo:.6g}, {hi:.6g}]"
+                iv = "(constant: exact)" if math.isnan(lo) else f"[{lo:.6g}, {hi:.6g}]"
                 line = f"{line:<{base}s}  {iv:>34s}  {'yes' if within else 'NO'}"
             print(line)
         sha = row.get("model_sha256")
@@ -317,18 +353,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             n_bad = sum(not w for *_, w in bounds)
             print(f"  {row['trial']}: {len(lines) - n_bad}/{len(lines)} metrics within the "
-                  f"committed seeds' spread (n={len(seeds)}; not a bitwise check)")  # fmt: skip
-        bad += n_bad
-    if args.judge == "spread" or (
-        args.judge == "auto"
-        and any(differences(recorded_environment(r, csv.parent), here) for _, r in rows.iterrows())
-    ):
-        verdict = ("consistent with the committed seeds" if not bad
-                   else f"NOT consistent: {bad} metrics outside the seeds' spread")  # fmt: skip
-    else:
-        verdict = "verified: every metric matches" if not bad else f"NOT verified: {bad} mismatches"
-    print(verdict)
-    return 0 if not bad else 1
+                  f"committed seeds' spread (not a bitwise check)")  # fmt: skip
+        bad[judge] += n_bad
+    verdicts = []
+    if bad["exact"]:
+        verdicts.append(f"NOT verified: {bad['exact']} mismatches")
+    if bad["spread"]:
+        verdicts.append(f"NOT consistent: {bad['spread']} metrics outside the seeds' spread")
+    if not verdicts:
+        judged = {args.judge} if args.judge != "auto" else {
+            "spread" if differences(recorded_environment(r, csv.parent), here) else "exact"
+            for _, r in rows.iterrows()}  # fmt: skip
+        verdicts.append("verified: every metric matches" if judged == {"exact"} else
+                        "consistent with the committed seeds" if judged == {"spread"} else
+                        "verified (same machine) and consistent with the committed seeds "
+                        "(another machine)")  # fmt: skip
+    print("; ".join(verdicts))
+    return 0 if not sum(bad.values()) else 1
 
 
 if __name__ == "__main__":

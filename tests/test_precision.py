@@ -49,10 +49,19 @@ def test_a_systematic_shift_is_found_and_noise_is_not(tmp_path):
 
 def test_within_spread_is_the_t_interval_of_a_mean_of_new_seeds():
     ref, other = np.array([1.0, 1.3, 0.8, 1.1]), np.array([1.2, 0.9])
-    scale = ref.std(ddof=1) * math.sqrt(1 / 2 + 1 / 4)
-    assert precision.within_spread(ref, other) == pytest.approx(
-        sps.t.interval(0.95, 3, loc=ref.mean(), scale=scale), rel=1e-12
+    scale = 0.2 * math.sqrt(1 / 2 + 1 / 4)
+    assert precision.within_spread(ref, other, (0.2, 7)) == pytest.approx(
+        sps.t.interval(0.95, 7, loc=ref.mean(), scale=scale), rel=1e-12
     )
+
+
+def test_labels_come_from_the_keys_that_differ(tmp_path):
+    ref = _runs(tmp_path / "fp32")
+    other = _runs(tmp_path / "bf16", precision_="bf16")
+    assert precision.main([str(ref), str(other), "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a.md").read_text().startswith("# bf16 against fp32")
+    assert precision.main([str(ref), str(ref), "--differ", "", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b.md").read_text().startswith("# other against reference")
 
 
 def test_configs_that_differ_elsewhere_are_refused_in_one_line(tmp_path, capsys):
@@ -64,3 +73,9 @@ def test_configs_that_differ_elsewhere_are_refused_in_one_line(tmp_path, capsys)
     assert not (tmp_path / "x.md").exists()
     assert precision.main([str(tmp_path / "nope"), str(other)]) == 2
     assert "no runs.csv" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "runs.csv").write_text("trial,status\n")
+    assert precision.main([str(tmp_path / "empty"), str(other)]) == 2
+    assert "no `config` column" in capsys.readouterr().err
+    assert precision.main([str(ref), str(ref), "--differ", "", "--out", "/proc/x/y"]) == 2
+    assert capsys.readouterr().err.startswith("error: --out /proc/x/y: cannot write there")

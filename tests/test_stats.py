@@ -75,3 +75,16 @@ def test_prediction_interval_is_scipys_student_t_for_one_new_draw():
     )
     assert stats.prediction_interval([3.0, 3.0]) == (3.0, 3.0)
     assert all(math.isnan(v) for v in stats.prediction_interval([1.0]))
+
+
+def test_pooled_std_and_its_prediction_interval():
+    groups = [[1.0, 1.4], [5.0, 5.2, 4.9], [9.0]]
+    resid = [-0.2, 0.2, *(np.array([5.0, 5.2, 4.9]) - np.mean([5.0, 5.2, 4.9]))]
+    s, df = stats.pooled_std(groups)
+    assert df == 6 - 3 and s == pytest.approx(math.sqrt(np.sum(np.square(resid)) / 3), rel=1e-12)
+    low, high = sps.t.interval(0.95, 3, loc=1.2, scale=s * math.sqrt(1 + 1 / 2))
+    assert stats.prediction_interval([1.0, 1.4], 0.95, pooled=(s, df)) == (
+        pytest.approx(low, rel=1e-12),
+        pytest.approx(high, rel=1e-12),
+    )
+    assert stats.pooled_std([[1.0], [2.0]]) == (pytest.approx(math.nan, nan_ok=True), 0)

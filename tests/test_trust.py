@@ -71,7 +71,7 @@ def test_verify_on_another_cpu_judges_by_the_committed_seeds(smoke, tmp_path):
     out = run_cli("benchmark.verify", str(folder), "--trial", "beta=4,seed=0")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "recorded on another machine (cpu: Other CPU → " in out.stdout
-    assert "interval of a new seed (n=3)" in out.stdout
+    assert "from this grid point's 3 committed seeds and the seed std pooled" in out.stdout
     assert re.search(r"^\s+kl\s+\S+\s+\S+\s+yes\s+\[\S+, \S+\]\s+yes$", out.stdout, re.M)
     assert (
         "not a bitwise check" in out.stdout and "consistent with the committed seeds" in out.stdout
@@ -99,6 +99,16 @@ def test_recorded_environment_of_a_table_made_before_the_column(tmp_path):
     assert recorded_environment(row, tmp_path) == {"cpu": "AMD EPYC"}
     row["environment"] = json.dumps({"cpu": "X", "isa": "AVX512", "torch": "2.14.1"})
     assert recorded_environment(row, tmp_path)["isa"] == "AVX512"
+
+
+@pytest.mark.parametrize("text", ["", "trial,seed\nbeta=1,0\n"])
+def test_verify_refuses_a_file_that_is_not_a_runs_csv(text, tmp_path, capsys):
+    from benchmark.verify import main
+
+    (tmp_path / "runs.csv").write_text(text)
+    assert main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("not a runs.csv" in err or "no `status` column" in err)
 
 
 def test_verify_bad_input_is_one_line(tmp_path):

@@ -1,6 +1,6 @@
 """One sweep under two settings, trial by trial: does bf16 (or another CPU) stay in the seed spread?
 
-    python -m benchmark.perf.precision REFERENCE OTHER [--out results/perf/precision_beta_tradeoff]
+    python -m benchmark.perf.precision REFERENCE OTHER [--out results/perf/precision_<name>]
 
 `REFERENCE` and `OTHER` are results folders (or runs.csv files) of the same sweep, e.g. the β
 sweep trained in fp32 and with `--override train.precision=bf16`. Their trials are paired by
@@ -11,7 +11,8 @@ twice:
 
 - **per grid point**, whether the other setting's mean over its m seeds lies in the 95%
   Student-t prediction interval of the reference's mean over as many new seeds,
-  mean_ref ± t_{0.975, n-1} · s_ref · √(1/m + 1/n): "within the seed spread";
+  mean_ref ± t_{0.975, df} · s_p · √(1/m + 1/n), with s_p the reference's seed std pooled over
+  the grid points (df = trials − grid points): "within the seed spread";
 - **over all trials**, the paired difference other − reference with its 95% interval and the
   paired t-test, Holm-corrected across metrics (`benchmark.stats`): a shift that is systematic
   across the grid shows here even when each grid point's seeds are too few to show it.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from benchmark import stats
 from benchmark.atomic import write_text_atomic
 from benchmark.cli import Parser
 from benchmark.metrics import registry
+from benchmark.paths import RESULTS
 
 
 class PrecisionError(Exception):
@@ -47,7 +50,14 @@ def load(path: str | Path) -> tuple[pd.DataFrame, dict]:
     csv = p / "runs.csv" if p.is_dir() else p
     if not csv.is_file():
         raise PrecisionError(f"{path}: no runs.csv; allowed: a sweep's results folder or runs.csv")
-    runs = pd.read_csv(csv)
+    try:
+        runs = pd.read_csv(csv)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        raise PrecisionError(f"{csv}: not a runs.csv ({str(e).splitlines()[0]})") from None
+    missing = [c for c in ("trial", "status", "config") if c not in runs.columns]
+    if missing:
+        raise PrecisionError(f"{csv}: no `{missing[0]}` column; allowed: a runs.csv written by "
+                             "benchmark.report since trials record their config")  # fmt: skip
     sweep = csv.parent / "sweep.json"
     return runs[runs["status"] == "finished"], (
         json.loads(sweep.read_text()) if sweep.is_file() else {}
@@ -80,7 +90,7 @@ def pair(ref: pd.DataFrame, other: pd.DataFrame, differ: list[str]) -> pd.DataFr
             k = keys[0]
             raise PrecisionError(f"trial {row['trial']!r}: config key {k} is {a.get(k)!r} in "
                                  f"one sweep and {b.get(k)!r} in the other; allowed to differ: "
-                                 f"{', '.join(differ)}")  # fmt: skip
+                                 f"{', '.join(differ) or 'none'}")  # fmt: skip
     return both
 
 
@@ -99,17 +109,34 @@ def metric_keys(both: pd.DataFrame) -> list[str]:
     return out
 
 
+def default_names(both: pd.DataFrame, differ: list[str]) -> tuple[str, str]:
+    """Labels from the differing keys' values (e.g. ('fp32', 'bf16')), else reference/other."""
+    row = both.iloc[0]
+    a, b = _flat(json.loads(row["config_ref"])), _flat(json.loads(row["config_other"]))
+    keys = [k for k in differ if a.get(k) != b.get(k)]
+    if not keys:
+        return "reference", "other"
+    return (",".join(str(a.get(k)) for k in keys), ",".join(str(b.get(k)) for k in keys))
+
+
 def _group(trial: str) -> str:
     """A trial's grid point: its name without the seed."""
     return ",".join(p for p in trial.split(",") if not p.startswith("seed="))
 
 
-def within_spread(ref: np.ndarray, other: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The interval the other setting's mean of len(other) seeds must lie in (nan if n < 2)."""
+def within_spread(
+    ref: np.ndarray, other: np.ndarray, pooled: tuple[float, int], level: float = 0.95
+) -> tuple[float, float]:
+    """The interval the other setting's mean of len(other) seeds must lie in (nan: no std).
+
+    mean(ref) ± t_{(1+level)/2, df} · s_p · √(1/m + 1/n), with `pooled` = (s_p, df) the
+    reference's seed std pooled over the sweep's grid points (`benchmark.stats.pooled_std`).
+    """
     n, m = len(ref), len(other)
-    if n < 2 or m < 1:
+    s, df = pooled
+    if n < 1 or m < 1 or df < 1 or not math.isfinite(s):
         return math.nan, math.nan
-    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * ref.std(ddof=1) * math.sqrt(1 / m + 1 / n)
+    half = float(sps.t.ppf(0.5 + level / 2, df)) * s * math.sqrt(1 / m + 1 / n)
     return float(ref.mean() - half), float(ref.mean() + half)
 
 
@@ -117,11 +144,13 @@ def judge(both: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFra
     """(per grid point × metric rows, per metric paired-test rows); see the module docstring."""
     cells = []
     both = both.assign(point=both["trial"].map(_group))
-    for point, g in both.groupby("point", sort=False):
+    groups = list(both.groupby("point", sort=False))
+    pooled = {k: stats.pooled_std([g[f"{k}_ref"].tolist() for _, g in groups]) for k in keys}
+    for point, g in groups:
         for key in keys:
             a = g[f"{key}_ref"].to_numpy(float)
             b = g[f"{key}_other"].to_numpy(float)
-            lo, hi = within_spread(a, b)
+            lo, hi = within_spread(a, b, pooled[key])
             cells.append({"point": point, "metric": key, "n": len(g), "ref_mean": a.mean(),
                           "ref_std": a.std(ddof=1) if len(a) > 1 else math.nan,
                           "other_mean": b.mean(), "low": lo, "high": hi,
@@ -162,7 +191,9 @@ def markdown(cells: pd.DataFrame, tests: pd.DataFrame, names: tuple[str, str],
     n_all = int(cells["within"].notna().sum())
     lines += ["", f"## Per grid point: is {other}'s mean within {ref}'s seed spread?", "",
               f"{n_in} of {n_all} (grid point, metric) cells are within the 95% prediction "
-              f"interval of {ref}'s mean over as many new seeds.", "",
+              f"interval of {ref}'s mean over as many new seeds (seed std pooled over the "
+              f"grid points). Each cell is tested at 95%, so about {0.05 * n_all:.1f} cells "
+              "are expected outside by chance alone even when nothing changed.", "",
               f"| Grid point | Metric | {ref} mean ± std | {other} mean | 95% interval | "
               "within |", "|---|---|---|---|---|---|"]  # fmt: skip
     for _, r in cells.iterrows():
@@ -179,20 +210,28 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n")[0])  # fmt: skip
     p.add_argument("reference", help="results folder (or runs.csv) of the reference setting")
     p.add_argument("other", help="results folder (or runs.csv) of the other setting")
-    p.add_argument("--names", default="fp32,bf16", help="labels of the two (default fp32,bf16)")
+    p.add_argument("--names", default=None,
+                   help="labels of the two (default: their values of the --differ keys, e.g. "
+                   "fp32,bf16, else reference,other)")  # fmt: skip
     p.add_argument("--differ", default="train.precision",
                    help="comma-separated config keys allowed to differ (default train.precision;"
                    " '' for none: the same config rerun elsewhere)")  # fmt: skip
-    p.add_argument("--out", default="results/perf/precision_beta_tradeoff",
-                   help="output path without suffix (.md and .csv are written)")  # fmt: skip
+    p.add_argument("--out", default=None,
+                   help="output path without suffix, .md and .csv are written (default "
+                   "results/perf/precision_<reference folder's name>)")  # fmt: skip
     args = p.parse_args(argv)
     try:
-        names = tuple(args.names.split(","))
-        if len(names) != 2 or not all(names):
-            raise PrecisionError(f"--names {args.names!r}: allowed: two labels, e.g. fp32,bf16")
+        if args.names is not None:
+            names = tuple(args.names.split(","))
+            if len(names) != 2 or not all(names):
+                raise PrecisionError(f"--names {args.names!r}: allowed: two labels, e.g. "
+                                     "fp32,bf16")  # fmt: skip
         ref, ref_sweep = load(args.reference)
         other, other_sweep = load(args.other)
-        both = pair(ref, other, [k for k in args.differ.split(",") if k])
+        differ = [k for k in args.differ.split(",") if k]
+        both = pair(ref, other, differ)
+        if args.names is None:
+            names = default_names(both, differ)
         keys = metric_keys(both)
         if not keys:
             raise PrecisionError("no metric column varies across the paired trials")
@@ -201,11 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cells, tests = judge(both, keys)
     info = []
+    from benchmark.verify import recorded_environment
+
     for name, path, sw, runs in ((names[0], args.reference, ref_sweep, ref),
                                  (names[1], args.other, other_sweep, other)):  # fmt: skip
-        envs = sorted({json.loads(e).get("cpu", "?") + " / " + json.loads(e).get("isa", "?")
-                       for e in runs.get("environment", pd.Series(dtype=str)).dropna()
-                       if isinstance(e, str) and e.startswith("{")})  # fmt: skip
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        envs = sorted({" / ".join(recorded_environment(r, folder).values())
+                       for _, r in runs.iterrows()} - {""})  # fmt: skip
         info.append(f"**{name}**: `{path}`, {len(runs)} finished trials, "
                     f"{sw.get('minutes', 'n/a')} min wall (sweep.json), commit "
                     f"{sw.get('commit', '?')}, CPU "
@@ -213,8 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     if ref_sweep.get("minutes") and other_sweep.get("minutes"):
         info.append(f"wall-time ratio {names[0]}/{names[1]}: "
                     f"{ref_sweep['minutes'] / other_sweep['minutes']:.2f}")  # fmt: skip
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ref_name = (Path(args.reference) if Path(args.reference).is_dir()
+                else Path(args.reference).parent).resolve().name  # fmt: skip
+    out = Path(args.out) if args.out else RESULTS / "perf" / f"precision_{ref_name}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(out.parent, os.W_OK):
+            raise OSError("not writable")
+    except OSError as e:
+        print(f"error: --out {out}: cannot write there ({e})", file=sys.stderr)
+        return 2
     write_text_atomic(out.with_suffix(".md"), markdown(cells, tests, names, info))
     table = pd.concat([tests.assign(kind="paired"), cells.assign(kind="grid point")])
     write_text_atomic(out.with_suffix(".csv"), table.to_csv(index=False))
