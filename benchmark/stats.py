@@ -69,6 +69,24 @@ def pooled_std(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
     return (math.sqrt(ss / df), df) if df > 0 else (math.nan, 0)
 
 
+def pooled_relative_std(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """(pooled coefficient of variation, degrees of freedom) over `groups` of seeds.
+
+    `pooled_std` of each group divided by the absolute value of its own mean (groups whose mean
+    is 0 are left out). A sweep's grid points differ in scale by orders of magnitude (the ELBO
+    of a Bernoulli and of a continuous-Bernoulli decoder, FD on two datasets), and the seed
+    spread scales with them; pooling the relative spread keeps one noisy grid point from
+    widening every other's interval. Multiply by a group's |mean| to get its std.
+    """
+    scaled = []
+    for values in groups:
+        x = [v for v in values if v is not None and math.isfinite(v)]
+        m = abs(float(np.mean(x))) if x else 0.0
+        if m > 0:
+            scaled.append([v / m for v in x])
+    return pooled_std(scaled)
+
+
 def prediction_interval(
     values: Sequence[float], level: float = LEVEL, pooled: tuple[float, int] | None = None
 ) -> tuple[float, float]:

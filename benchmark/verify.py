@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmark.cli import Parser
@@ -183,13 +184,15 @@ def spread(
     """((low, high, within) per line of `check`, the level, the smallest df) for `row`.
 
     Each metric's interval is the prediction interval of one new seed at `row`'s grid point:
-    its committed seeds' mean ± t · s_p · √(1 + 1/n), with s_p the seed-to-seed std pooled over
-    every grid point of the sweep (`benchmark.stats.pooled_std`: 2–3 seeds a point would give
-    t ≈ 4–400 alone). The level is 95% family-wise over the metrics that vary (Bonferroni). A
-    metric equal across all seeds (a parameter count, a fixed k) must match to the rtol already
-    judged; without two seeds anywhere there is no interval and the exact judgement stands.
+    its committed seeds' mean ± t · cv · |mean| · √(1 + 1/n), with cv the seed-to-seed
+    coefficient of variation pooled over every grid point of the sweep
+    (`benchmark.stats.pooled_relative_std`: 2–3 seeds a point would give t ≈ 4–400 alone, and
+    grid points differ in scale by orders of magnitude). The level is 95% family-wise over the
+    metrics that vary (Bonferroni). A metric equal across all seeds (a parameter count, a
+    fixed k) must match to the rtol already judged; without two seeds anywhere there is no
+    interval and the exact judgement stands.
     """
-    from benchmark.stats import pooled_std, prediction_interval
+    from benchmark.stats import pooled_relative_std, prediction_interval
 
     ok = _finished(runs)
     points = ok["config"].apply(_point)
@@ -203,9 +206,11 @@ def spread(
             out.append((math.nan, math.nan, same))
             continue
         values = pd.to_numeric(ok[key], errors="coerce")
-        pooled = pooled_std([values[points == p].tolist() for p in points.unique()])
-        dfs.append(pooled[1])
-        lo, hi = prediction_interval(values[seeds.index].tolist(), level, pooled=pooled)
+        cv, df = pooled_relative_std([values[points == p].tolist() for p in points.unique()])
+        dfs.append(df)
+        here = values[seeds.index].tolist()
+        scale = abs(float(np.nanmean(here))) if here else math.nan
+        lo, hi = prediction_interval(here, level, pooled=(cv * scale, df))
         out.append((lo, hi, same or (not math.isnan(lo) and lo <= float(b) <= hi)))
     return out, level, min(dfs, default=0)
 
@@ -321,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         if judge == "spread":
             print(f"  judged by spread: each varying metric must lie in the {level:.2%} "
                   f"prediction interval of one new seed (95% family-wise, Bonferroni), from "
-                  f"this grid point's {n_seeds} committed seeds and the seed std pooled over "
-                  f"the sweep (df {df}); 'match' is equality to rtol {args.rtol:g}")  # fmt: skip
+                  f"this grid point's {n_seeds} committed seeds and the relative seed spread "
+                  f"pooled over the sweep's grid points (df {df}); 'match' is equality to "
+                  f"rtol {args.rtol:g}")  # fmt: skip
             if df < 4:
                 print(f"  warning: only {df} degrees of freedom: the interval is wide and "
                       "catches gross errors only")  # fmt: skip

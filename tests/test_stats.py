@@ -88,3 +88,10 @@ def test_pooled_std_and_its_prediction_interval():
         pytest.approx(high, rel=1e-12),
     )
     assert stats.pooled_std([[1.0], [2.0]]) == (pytest.approx(math.nan, nan_ok=True), 0)
+
+
+def test_pooled_relative_std_is_the_pooled_std_of_each_group_over_its_mean():
+    groups = [[1.0, 1.2], [100.0, 90.0, 110.0], [0.0, 0.0]]
+    cv, df = stats.pooled_relative_std(groups)
+    assert (cv, df) == stats.pooled_std([[1 / 1.1, 1.2 / 1.1], [1.0, 0.9, 1.1]])
+    assert df == 3

@@ -11,8 +11,9 @@ twice:
 
 - **per grid point**, whether the other setting's mean over its m seeds lies in the 95%
   Student-t prediction interval of the reference's mean over as many new seeds,
-  mean_ref ± t_{0.975, df} · s_p · √(1/m + 1/n), with s_p the reference's seed std pooled over
-  the grid points (df = trials − grid points): "within the seed spread";
+  mean_ref ± t_{0.975, df} · s · √(1/m + 1/n), with s = cv · |mean_ref| and cv the
+  reference's relative seed spread pooled over the grid points (df = trials − grid points;
+  `benchmark.stats.pooled_relative_std`): "within the seed spread";
 - **over all trials**, the paired difference other − reference with its 95% interval and the
   paired t-test, Holm-corrected across metrics (`benchmark.stats`): a shift that is systematic
   across the grid shows here even when each grid point's seeds are too few to show it.
@@ -130,7 +131,7 @@ def within_spread(
     """The interval the other setting's mean of len(other) seeds must lie in (nan: no std).
 
     mean(ref) ± t_{(1+level)/2, df} · s_p · √(1/m + 1/n), with `pooled` = (s_p, df) the
-    reference's seed std pooled over the sweep's grid points (`benchmark.stats.pooled_std`).
+    reference's seed std at this grid point (cv · |mean_ref|, see `pooled_relative_std`).
     """
     n, m = len(ref), len(other)
     s, df = pooled
@@ -145,12 +146,12 @@ def judge(both: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFra
     cells = []
     both = both.assign(point=both["trial"].map(_group))
     groups = list(both.groupby("point", sort=False))
-    pooled = {k: stats.pooled_std([g[f"{k}_ref"].tolist() for _, g in groups]) for k in keys}
+    cv = {k: stats.pooled_relative_std([g[f"{k}_ref"].tolist() for _, g in groups]) for k in keys}
     for point, g in groups:
         for key in keys:
             a = g[f"{key}_ref"].to_numpy(float)
             b = g[f"{key}_other"].to_numpy(float)
-            lo, hi = within_spread(a, b, pooled[key])
+            lo, hi = within_spread(a, b, (cv[key][0] * abs(a.mean()), cv[key][1]))
             cells.append({"point": point, "metric": key, "n": len(g), "ref_mean": a.mean(),
                           "ref_std": a.std(ddof=1) if len(a) > 1 else math.nan,
                           "other_mean": b.mean(), "low": lo, "high": hi,
@@ -191,9 +192,10 @@ def markdown(cells: pd.DataFrame, tests: pd.DataFrame, names: tuple[str, str],
     n_all = int(cells["within"].notna().sum())
     lines += ["", f"## Per grid point: is {other}'s mean within {ref}'s seed spread?", "",
               f"{n_in} of {n_all} (grid point, metric) cells are within the 95% prediction "
-              f"interval of {ref}'s mean over as many new seeds (seed std pooled over the "
-              f"grid points). Each cell is tested at 95%, so about {0.05 * n_all:.1f} cells "
-              "are expected outside by chance alone even when nothing changed.", "",
+              f"interval of {ref}'s mean over as many new seeds (relative seed spread "
+              f"pooled over the grid points). Each cell is tested at 95%, so about "
+              f"{0.05 * n_all:.1f} cells are expected outside by chance alone even when "
+              "nothing changed.", "",
               f"| Grid point | Metric | {ref} mean ± std | {other} mean | 95% interval | "
               "within |", "|---|---|---|---|---|---|"]  # fmt: skip
     for _, r in cells.iterrows():
