@@ -71,7 +71,7 @@ def test_verify_on_another_cpu_judges_by_the_committed_seeds(smoke, tmp_path):
     out = run_cli("benchmark.verify", str(folder), "--trial", "beta=4,seed=0")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "recorded on another machine (cpu: Other CPU → " in out.stdout
-    assert "from this grid point's 3 committed seeds and the relative seed spread pooled" in out.stdout
+    assert "this grid point's 3 committed seeds and the relative seed spread pooled" in out.stdout
     assert re.search(r"^\s+kl\s+\S+\s+\S+\s+yes\s+\[\S+, \S+\]\s+yes$", out.stdout, re.M)
     assert (
         "not a bitwise check" in out.stdout and "consistent with the committed seeds" in out.stdout

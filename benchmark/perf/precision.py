@@ -75,6 +75,17 @@ def _flat(d: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
+def _config(text: str) -> dict[str, object]:
+    """A recorded config, flat, with every default filled in (keys added to the schema after a
+    sweep ran are absent from its runs.csv, which is not a difference)."""
+    from benchmark.config import TrialConfig
+
+    try:
+        return _flat(TrialConfig.model_validate(json.loads(text)).model_dump(mode="json"))
+    except ValueError:  # a plugin variant not registered here: compare the record as written
+        return _flat(json.loads(text))
+
+
 def pair(ref: pd.DataFrame, other: pd.DataFrame, differ: list[str]) -> pd.DataFrame:
     """The trials both sweeps finished, joined by name (`_ref` / `_other` suffixes).
 
@@ -85,7 +96,7 @@ def pair(ref: pd.DataFrame, other: pd.DataFrame, differ: list[str]) -> pd.DataFr
     if both.empty:
         raise PrecisionError("the two sweeps have no finished trial name in common")
     for _, row in both.iterrows():
-        a, b = _flat(json.loads(row["config_ref"])), _flat(json.loads(row["config_other"]))
+        a, b = _config(row["config_ref"]), _config(row["config_other"])
         keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in differ)
         if keys:
             k = keys[0]
@@ -113,7 +124,7 @@ def metric_keys(both: pd.DataFrame) -> list[str]:
 def default_names(both: pd.DataFrame, differ: list[str]) -> tuple[str, str]:
     """Labels from the differing keys' values (e.g. ('fp32', 'bf16')), else reference/other."""
     row = both.iloc[0]
-    a, b = _flat(json.loads(row["config_ref"])), _flat(json.loads(row["config_other"]))
+    a, b = _config(row["config_ref"]), _config(row["config_other"])
     keys = [k for k in differ if a.get(k) != b.get(k)]
     if not keys:
         return "reference", "other"
