@@ -290,7 +290,11 @@ class Tracker:
             if (out / name).is_file():
                 self.client.log_artifact(self.parent_id, str(out / name))
         if (out / "figures").is_dir():  # the paper figures (benchmark.figures)
-            self.client.log_artifacts(self.parent_id, str(out / "figures"), "figures")
+            # File by file, finished files only: another driver writing the same folder leaves
+            # atomic-write temp files (".name.pid.tmp") that vanish while a tree copy lists them.
+            for f in sorted((out / "figures").iterdir()):
+                if f.is_file() and not f.name.startswith("."):
+                    self.client.log_artifact(self.parent_id, str(f), "figures")
         if (out / "table.csv").is_file():
             summary = grid_point_metrics(out / "table.csv", axes)
             self.log_metrics(self.parent_id, summary)
